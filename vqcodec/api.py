@@ -1,0 +1,71 @@
+"""The Python API: compress images to .vqc bytes and back.
+
+>>> import vqcodec
+>>> data = vqcodec.compress("photo.png", quality=3)
+>>> image = vqcodec.decompress(data)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from . import codec, container
+from .images import ImageLike, to_image, to_pixels
+from .registry import get_model
+from .weights import Model
+
+
+def compress(
+    image: ImageLike,
+    quality: int = 3,
+    *,
+    model: Model | str | Path | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+) -> bytes:
+    """Compress an image to .vqc bytes.
+
+    ``image`` is a PIL image, an ``HxW`` or ``HxWxC`` uint8 array, a path, or the
+    bytes of an image file. ``quality`` is the number of residual stages sent,
+    1 (smallest) to the model's stage count. ``model`` is a shipped model name or a
+    path to a trained .safetensors file (default: the shipped default model).
+    """
+    pixels, mode = to_pixels(image, max_pixels)
+    return codec.encode(pixels, mode, get_model(model), quality, device)
+
+
+def decompress(
+    data: bytes,
+    *,
+    model: Model | str | Path | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Decode .vqc bytes to a PIL image of the original size and mode.
+
+    The model is found from the file's header; pass ``model`` to decode with a
+    model that is not shipped (it must be the one the file was made with).
+    """
+    pixels, mode = codec.decode(data, model, device, max_pixels)
+    return to_image(pixels, mode)
+
+
+def info(data: bytes) -> dict:
+    """Header fields of a .vqc file, its size and its bits per pixel, without decoding."""
+    f = container.parse(data)
+    return {
+        "model": f.model,
+        "codebook_version": f.version.hex(),
+        "width": f.width,
+        "height": f.height,
+        "mode": f.mode,
+        "tile": f.tile,
+        "stages": f.stages,
+        "symbols_per_stage": f.symbols[0],
+        "stream_bytes": [4 * len(w) for w in f.streams],
+        "alpha_bytes": len(f.alpha),
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (f.width * f.height),
+    }

@@ -1,0 +1,260 @@
+"""The ``vqcodec`` command line: a thin shell over :mod:`vqcodec.api`."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import VQCodecError
+from .fileio import STDIO, check_writable, read_bytes, write_bytes
+
+
+class Group(click.Group):
+    """Turns every :class:`VQCodecError` into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VQCodecError as exc:
+            click.echo(f"vqcodec: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("vqcodec: interrupted", err=True)
+            sys.exit(130)
+
+
+def _default_output(source: str, suffix: str) -> str:
+    return STDIO if source == STDIO else str(Path(source).with_suffix(suffix))
+
+
+DEVICE = click.option(
+    "--device", default="cpu", show_default=True, help="Where the network runs: cpu, cuda or auto."
+)
+FORCE = click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vqcodec")
+def main() -> None:
+    """vqcodec: a learned image codec (VQ-VAE with residual vector quantization).
+
+    \b
+    Examples:
+      vqcodec compress photo.png photo.vqc --quality 3
+      vqcodec decompress photo.vqc photo.png
+      vqcodec info photo.vqc
+      vqcodec train --data photos/ --out my-model.safetensors
+    """
+
+
+@main.command()
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of training images.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the model (.safetensors).",
+)
+@click.option(
+    "--name", default=None, help="Model name written into files it makes [default: OUT's stem]."
+)
+@click.option("--steps", default=6000, show_default=True, help="Optimizer steps.")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option(
+    "--crop", default=128, show_default=True, help="Crop side in pixels (multiple of 32)."
+)
+@click.option(
+    "--lr", default=4e-4, show_default=True, help="Peak learning rate (Adam, cosine decay)."
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--stages", default=8, show_default=True, help="Residual VQ levels (= quality levels)."
+)
+@click.option("--codebook-size", default=256, show_default=True)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint file, written periodically and resumed from if it exists "
+    "[default: OUT with .ckpt.safetensors].",
+)
+@click.option(
+    "--log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON-lines log of losses, PSNR and codebook usage [default: OUT with .log.jsonl].",
+)
+@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def train(
+    data: Path,
+    out: Path,
+    name: str | None,
+    steps: int,
+    batch_size: int,
+    crop: int,
+    lr: float,
+    seed: int,
+    stages: int,
+    codebook_size: int,
+    checkpoint: Path | None,
+    log: Path | None,
+    threads: int | None,
+    force: bool,
+) -> None:
+    """Train a model on a folder of images.
+
+    Random crops, a fixed seed, quantizer dropout and EMA codebooks. A checkpoint
+    is written every 500 steps; run the same command again to resume.
+
+    \b
+    Example:
+      vqcodec train --data ../shared/data/train --out vqc-base.safetensors --steps 6000
+    """
+    import torch
+    from tqdm import tqdm
+
+    from .model import ModelConfig
+    from .train import TrainConfig
+    from .train import train as run_training
+
+    if out.exists() and not force:
+        raise VQCodecError(f"{out} exists; pass --force to overwrite it")
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr, seed=seed)
+    model_cfg = ModelConfig(stages=stages, codebook_size=codebook_size)
+    card = run_training(
+        data,
+        out,
+        name or out.name.split(".")[0],
+        cfg,
+        model_cfg,
+        checkpoint=checkpoint or out.with_suffix(".ckpt.safetensors"),
+        log=log or out.with_suffix(".log.jsonl"),
+        progress=lambda r, **kw: tqdm(r, unit="step", **kw),
+    )
+    val = card["final_val"]
+    click.echo(
+        f"wrote {out}: {card['wall_seconds']:.0f} s, validation PSNR per level {val['psnr']}"
+    )
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="[OUTPUT]", required=False)
+@click.option(
+    "-q",
+    "--quality",
+    default=3,
+    show_default=True,
+    help="Residual stages sent: 1 (smallest file) to 8 (best quality).",
+)
+@click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
+@DEVICE
+@FORCE
+def compress(
+    input: str, output: str | None, quality: int, model: str | None, device: str, force: bool
+) -> None:
+    """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file.
+
+    OUTPUT defaults to INPUT with the suffix .vqc; - writes to stdout.
+
+    \b
+    Examples:
+      vqcodec compress photo.png                 # writes photo.vqc
+      vqcodec compress photo.png small.vqc -q 1
+      cat photo.png | vqcodec compress - - > photo.vqc
+    """
+    from . import api
+
+    output = output or _default_output(input, ".vqc")
+    check_writable(output, force)
+    data = api.compress(
+        read_bytes(input) if input == STDIO else Path(input), quality, model=model, device=device
+    )
+    write_bytes(output, data, force)
+    if output != STDIO:
+        stats = api.info(data)
+        click.echo(
+            f"{output}: {stats['width']}x{stats['height']} {stats['mode']}, "
+            f"{stats['bytes']} bytes, {stats['bpp']:.4f} bpp",
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="[OUTPUT]", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    help="Image format (PNG, BMP, TIFF, ...) [default: from OUTPUT's extension; PNG for stdout].",
+)
+@click.option("--model", default=None, help="A .safetensors model, if the file's is not shipped.")
+@DEVICE
+@FORCE
+def decompress(
+    input: str, output: str | None, fmt: str | None, model: str | None, device: str, force: bool
+) -> None:
+    """Decompress a .vqc file (or - for stdin) to an image.
+
+    The image format follows OUTPUT's extension (any format Pillow writes).
+    OUTPUT defaults to INPUT with the suffix .png; - writes to stdout.
+
+    \b
+    Examples:
+      vqcodec decompress photo.vqc               # writes photo.png
+      vqcodec decompress photo.vqc photo.bmp
+      vqcodec decompress - - --format png < photo.vqc > photo.png
+    """
+    from PIL import Image
+
+    from . import api
+
+    output = output or _default_output(input, ".png")
+    check_writable(output, force)
+    if fmt is None:
+        if output == STDIO:
+            fmt = "PNG"
+        else:
+            fmt = Image.registered_extensions().get(Path(output).suffix.lower())
+            if fmt is None:
+                raise VQCodecError(f"cannot tell the image format of {output}; use --format")
+    image = api.decompress(read_bytes(input), model=model, device=device)
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (KeyError, ValueError, OSError) as exc:
+        raise VQCodecError(f"cannot write a {image.mode} image as {fmt}: {exc}") from exc
+    write_bytes(output, buf.getvalue(), force)
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
+def info(input: str, as_json: bool) -> None:
+    """Show the header of a .vqc file: model, size, mode, stages, bytes and bpp.
+
+    \b
+    Example:
+      vqcodec info photo.vqc
+    """
+    from . import api
+
+    fields = api.info(read_bytes(input))
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+        return
+    for key, value in fields.items():
+        click.echo(f"{key + ':':<20}{round(value, 4) if isinstance(value, float) else value}")

@@ -1,0 +1,117 @@
+"""The codec: pixels -> indices -> entropy-coded streams -> .vqc bytes, and back."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+
+from . import container, entropy
+from .errors import FormatError, VQCodecError
+from .model import DOWNSAMPLE, TILE
+from .registry import model_for
+from .transform import decode_indices, encode_indices
+from .weights import Model
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (CUDA when available)."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise VQCodecError(f"unknown device {device!r}; use cpu, cuda or auto") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VQCodecError("device cuda requested but no CUDA GPU is available")
+    if dev.type not in ("cpu", "cuda"):
+        raise VQCodecError(f"unsupported device {device!r}; use cpu, cuda or auto")
+    return dev
+
+
+def check_quality(model: Model, quality: int) -> None:
+    if (
+        isinstance(quality, bool)
+        or not isinstance(quality, (int, np.integer))
+        or not (1 <= quality <= model.stages)
+    ):
+        raise VQCodecError(f"quality must be an integer from 1 to {model.stages}, got {quality!r}")
+
+
+def _split_alpha(pixels: np.ndarray, mode: str) -> tuple[np.ndarray, bytes]:
+    """RGB(A)/L(A) pixels -> (RGB for the network, losslessly compressed alpha or b'')."""
+    alpha = b""
+    if mode in ("LA", "RGBA"):
+        alpha = zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9)
+        pixels = pixels[:, :, :-1]
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return pixels, alpha
+
+
+def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: str = "cpu") -> bytes:
+    """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality`` stages."""
+    check_quality(model, quality)
+    dev = resolve_device(device)
+    h, w = pixels.shape[:2]
+    rgb, alpha = _split_alpha(pixels, mode)
+    indices = encode_indices(model.net.to(dev), rgb, quality, dev)
+    streams = tuple(entropy.encode(indices[s], model.counts[s]) for s in range(quality))
+    return container.write(
+        container.VQCFile(
+            model=model.name,
+            version=model.fingerprint,
+            width=w,
+            height=h,
+            mode=mode,
+            tile=TILE,
+            downsample=DOWNSAMPLE,
+            coder=container.CODER_RANGE,
+            symbols=tuple(indices[0].size for _ in range(quality)),
+            streams=streams,
+            alpha=alpha,
+        )
+    )
+
+
+def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
+    """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]``."""
+    if f.stages > model.stages:
+        raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
+    rows, cols = f.grid
+    out = np.empty((f.stages, rows, cols), dtype=np.int32)
+    for s, words in enumerate(f.streams):
+        out[s] = entropy.decode(words, model.counts[s], rows * cols).reshape(rows, cols)
+    return out
+
+
+def _alpha(f: container.VQCFile) -> np.ndarray:
+    """Inflate the alpha plane, refusing more or fewer bytes than the image needs."""
+    n = f.width * f.height
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(f.alpha, n)
+        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
+            raise FormatError("alpha section does not hold exactly one plane")
+    except zlib.error as exc:
+        raise FormatError(f"alpha section is corrupt ({exc})") from exc
+    return np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width, 1)
+
+
+def decode(
+    data: bytes,
+    model: Model | str | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, str]:
+    """Decode .vqc bytes to ``(uint8 [H, W, C], mode)``."""
+    f = container.parse(data, max_pixels)
+    m = model_for(f.model, f.version, model)
+    alpha = _alpha(f) if f.alpha else None
+    indices = decode_streams(f, m)
+    dev = resolve_device(device)
+    rgb = decode_indices(m.net.to(dev), indices, dev)[: f.height, : f.width]
+    if f.mode in ("L", "LA"):
+        rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
+    return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode

@@ -1,0 +1,158 @@
+"""The VQ-VAE: a convolutional encoder run on 32x32 tiles, a residual vector quantizer,
+and a convolutional decoder run over the whole latent grid (so tile borders leave no seams).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .quantizer import ResidualVQ
+
+TILE = 32
+DOWNSAMPLE = 8
+LATENT_TILE = TILE // DOWNSAMPLE
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters; stored in every weights file."""
+
+    channels: tuple[int, int, int] = (96, 128, 192)
+    latent_dim: int = 32
+    stages: int = 8
+    codebook_size: int = 256
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        raw = json.loads(text)
+        raw["channels"] = tuple(raw["channels"])
+        return cls(**raw)
+
+
+class GDN(nn.Module):
+    """Simplified (inverse) generalized divisive normalization, Johnston et al. 2019:
+    y = x / (beta + gamma |x|), or y = x * (beta + gamma |x|) when inverse."""
+
+    def __init__(self, channels: int, inverse: bool = False) -> None:
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels)[:, :, None, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = F.conv2d(x.abs(), self.gamma.abs(), self.beta.abs() + 1e-6)
+        return x * norm if self.inverse else x / norm
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a skip connection."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def make_encoder(cfg: ModelConfig) -> nn.Sequential:
+    c0, c1, c2 = cfg.channels
+    return nn.Sequential(
+        nn.Conv2d(3, c0, 5, stride=2, padding=2),
+        GDN(c0),
+        nn.Conv2d(c0, c1, 4, stride=2, padding=1),
+        GDN(c1),
+        nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+        ResBlock(c2),
+        nn.Conv2d(c2, cfg.latent_dim, 3, padding=1),
+    )
+
+
+def make_decoder(cfg: ModelConfig) -> nn.Sequential:
+    c0, c1, c2 = cfg.channels
+    return nn.Sequential(
+        nn.Conv2d(cfg.latent_dim, c2, 3, padding=1),
+        ResBlock(c2),
+        nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+        GDN(c1, inverse=True),
+        nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1),
+        GDN(c0, inverse=True),
+        nn.ConvTranspose2d(c0, 3, 4, stride=2, padding=1),
+    )
+
+
+def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """``[B, C, H, W]`` (H, W multiples of ``tile``) -> ``[B * nH * nW, C, tile, tile]``, raster order."""
+    b, c, h, w = x.shape
+    t = x.reshape(b, c, h // tile, tile, w // tile, tile)
+    return t.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, tile, tile)
+
+
+def from_tiles(t: torch.Tensor, batch: int, rows: int, cols: int) -> torch.Tensor:
+    """Inverse of :func:`to_tiles`: ``[B * rows * cols, C, s, s]`` -> ``[B, C, rows * s, cols * s]``."""
+    _, c, s, _ = t.shape
+    x = t.reshape(batch, rows, cols, c, s, s).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(batch, c, rows * s, cols * s)
+
+
+class VQVAE(nn.Module):
+    """Encoder, residual VQ and decoder. Images are float tensors in [0, 1], ``[B, 3, H, W]``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = make_encoder(cfg)
+        self.quantizer = ResidualVQ(cfg.stages, cfg.codebook_size, cfg.latent_dim)
+        self.decoder = make_decoder(cfg)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent grid ``[B, D, H/8, W/8]``; each 32x32 tile is encoded on its own."""
+        b, _, h, w = x.shape
+        z = self.encoder(to_tiles(x - 0.5, TILE))
+        return from_tiles(z, b, h // TILE, w // TILE)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Image ``[B, 3, 8h, 8w]`` (unclamped) from a latent grid ``[B, D, h, w]``."""
+        return self.decoder(z) + 0.5
+
+    def indices(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        """Codebook indices ``[B, stages, H/8, W/8]`` for images ``x``."""
+        z = self.encode(x)
+        b, d, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        idx = self.quantizer.quantize(flat, stages)
+        return idx.reshape(b, h, w, stages).permute(0, 3, 1, 2)
+
+    def reconstruct(self, indices: torch.Tensor) -> torch.Tensor:
+        """Image from indices ``[B, S, h, w]``, using the first S codebooks."""
+        b, s, h, w = indices.shape
+        flat = indices.permute(0, 2, 3, 1).reshape(-1, s)
+        z = self.quantizer.dequantize(flat).reshape(b, h, w, -1).permute(0, 3, 1, 2)
+        return self.decode(z)
+
+    def forward(
+        self, x: torch.Tensor, active: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass with quantizer dropout: ``active[b]`` levels for example b.
+
+        Returns the reconstruction, the commitment loss ``mean ||z_e - sg[z_q]||^2``
+        and the indices ``[N, stages]`` (rows of latent vectors).
+        """
+        z_e = self.encode(x)
+        b, d, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        per_row = active.repeat_interleave(h * w)
+        q, idx = self.quantizer(flat, per_row, generator)
+        commitment = (flat - q).pow(2).mean()
+        z_q = flat + (q - flat).detach()
+        z_q = z_q.reshape(b, h, w, d).permute(0, 3, 1, 2)
+        return self.decode(z_q), commitment, idx

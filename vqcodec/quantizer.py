@@ -1,0 +1,123 @@
+"""Residual vector quantizer with EMA codebooks, k-means init and dead-code replacement.
+
+Level s quantizes the residual left by levels 0..s-1 with its own codebook; the
+reconstruction is the sum of the chosen codes. Codebooks are trained by
+exponential moving averages (decay 0.99) instead of a codebook loss, so the only
+quantizer loss is the commitment term, computed by the model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def nearest_code(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest code (squared L2) for each row of ``x``, in float32."""
+    x = x.float()
+    codebook = codebook.float()
+    dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ codebook.t() + codebook.pow(2).sum(1)[None, :]
+    return dist.argmin(1)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
+    """Plain k-means on the rows of ``x``; empty clusters keep their previous centre."""
+    pick = torch.randint(0, x.shape[0], (k,), generator=generator)
+    centres = x[pick].clone()
+    for _ in range(iters):
+        idx = nearest_code(x, centres)
+        counts = torch.bincount(idx, minlength=k).float()
+        sums = torch.zeros_like(centres).index_add_(0, idx, x)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return centres
+
+
+class ResidualVQ(nn.Module):
+    """``stages`` codebooks of ``size`` codes of dimension ``dim``, applied in sequence."""
+
+    def __init__(
+        self,
+        stages: int,
+        size: int,
+        dim: int,
+        decay: float = 0.99,
+        dead_threshold: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.stages, self.size, self.dim = stages, size, dim
+        self.decay, self.dead_threshold = decay, dead_threshold
+        self.register_buffer("codebooks", torch.randn(stages, size, dim) * 0.1)
+        self.register_buffer("ema_count", torch.ones(stages, size))
+        self.register_buffer("ema_sum", self.codebooks.clone())
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def quantize(self, z: torch.Tensor, stages: int) -> torch.Tensor:
+        """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding)."""
+        residual = z.float()
+        out = []
+        for s in range(stages):
+            idx = nearest_code(residual, self.codebooks[s])
+            residual = residual - self.codebooks[s][idx]
+            out.append(idx)
+        return torch.stack(out, 1)
+
+    def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
+        """Sum of the codes named by ``indices`` ``[N, stages]``; returns ``[N, dim]``."""
+        total = torch.zeros(indices.shape[0], self.dim, device=self.codebooks.device)
+        for s in range(indices.shape[1]):
+            total = total + self.codebooks[s][indices[:, s]]
+        return total
+
+    @torch.no_grad()
+    def _init_from(self, z: torch.Tensor, generator: torch.Generator) -> None:
+        residual = z.float()
+        for s in range(self.stages):
+            centres = kmeans(residual, self.size, 10, generator)
+            self.codebooks[s] = centres
+            self.ema_sum[s] = centres
+            self.ema_count[s] = 1.0
+            residual = residual - centres[nearest_code(residual, centres)]
+        self.initialized.fill_(True)
+
+    def forward(
+        self, z: torch.Tensor, active: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: quantized sum (no gradient) and indices ``[N, stages]``.
+
+        ``active[n]`` is the number of levels used for row n (quantizer dropout);
+        levels at or past it contribute nothing and do not update the codebooks.
+        """
+        with torch.no_grad():
+            z = z.detach().float()
+            if not bool(self.initialized):
+                self._init_from(z, generator)
+            residual = z
+            quantized = torch.zeros_like(z)
+            indices = []
+            for s in range(self.stages):
+                idx = nearest_code(residual, self.codebooks[s])
+                use = active > s
+                code = self.codebooks[s][idx] * use[:, None]
+                if self.training:
+                    self._ema_update(s, residual[use], idx[use], generator)
+                quantized = quantized + code
+                residual = residual - code
+                indices.append(idx)
+        return quantized, torch.stack(indices, 1)
+
+    def _ema_update(
+        self, s: int, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator
+    ) -> None:
+        """Move codebook ``s`` toward the mean of the rows assigned to each code."""
+        counts = torch.bincount(idx, minlength=self.size).float()
+        sums = torch.zeros(self.size, self.dim).index_add_(0, idx, x)
+        self.ema_count[s].mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.ema_sum[s].mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        self.codebooks[s] = self.ema_sum[s] / self.ema_count[s].clamp(min=1e-5)[:, None]
+        dead = (self.ema_count[s] < self.dead_threshold).nonzero().flatten()
+        if len(dead) and len(x):
+            pick = torch.randint(0, x.shape[0], (len(dead),), generator=generator)
+            self.codebooks[s][dead] = x[pick]
+            self.ema_sum[s][dead] = x[pick] * self.dead_threshold
+            self.ema_count[s][dead] = self.dead_threshold
