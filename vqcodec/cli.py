@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .errors import VQCodecError
 from .fileio import STDIO, check_writable, read_bytes, write_bytes
@@ -47,6 +48,7 @@ def main() -> None:
       vqcodec compress photo.png photo.vqc --quality 3
       vqcodec decompress photo.vqc photo.png
       vqcodec info photo.vqc
+      vqcodec roundtrip photo.png
       vqcodec train --data photos/ --out my-model.safetensors
     """
 
@@ -258,3 +260,55 @@ def info(input: str, as_json: bool) -> None:
         return
     for key, value in fields.items():
         click.echo(f"{key + ':':<20}{round(value, 4) if isinstance(value, float) else value}")
+
+
+@main.command()
+@click.argument("image", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "-q",
+    "--quality",
+    "qualities",
+    multiple=True,
+    type=int,
+    help="Quality level to try (repeatable) [default: all].",
+)
+@click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
+@DEVICE
+def roundtrip(
+    image: str | None, qualities: tuple[int, ...], model: str | None, device: str
+) -> None:
+    """Compress and decompress IMAGE in memory and print size, bpp, PSNR and times.
+
+    Without IMAGE it uses the bundled sample (a crop of Kodak image 23).
+
+    \b
+    Examples:
+      vqcodec roundtrip
+      vqcodec roundtrip photo.png -q 1 -q 4
+    """
+    import time
+
+    from . import api
+    from .images import to_pixels
+    from .metrics import psnr
+    from .registry import get_model
+
+    source = Path(image) if image else Path(__file__).parent / "samples" / "parrots.png"
+    m = get_model(model)
+    pixels, _ = to_pixels(source)
+    click.echo(
+        f"{source.name}: {pixels.shape[1]}x{pixels.shape[0]}, model {m.name}, device {device}"
+    )
+    click.echo(f"{'quality':>7} {'bytes':>8} {'bpp':>7} {'PSNR dB':>8} {'enc s':>6} {'dec s':>6}")
+    for q in qualities or range(1, m.stages + 1):
+        t0 = time.perf_counter()
+        data = api.compress(pixels, q, model=m, device=device)
+        t1 = time.perf_counter()
+        back = np.asarray(api.decompress(data, model=m, device=device))
+        t2 = time.perf_counter()
+        back = back.reshape(pixels.shape)
+        bpp = 8 * len(data) / (pixels.shape[0] * pixels.shape[1])
+        click.echo(
+            f"{q:>7} {len(data):>8} {bpp:>7.4f} {psnr(back, pixels):>8.2f} "
+            f"{t1 - t0:>6.2f} {t2 - t1:>6.2f}"
+        )

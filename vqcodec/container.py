@@ -77,7 +77,7 @@ def write(f: VQCFile) -> bytes:
         _FIXED.pack(f.width, f.height, MODES[f.mode], f.tile, f.downsample, f.coder, f.stages),
     ]
     words = [np.ascontiguousarray(w, dtype="<u4").tobytes() for w in f.streams]
-    parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words)]
+    parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words, strict=True)]
     parts.append(_U32.pack(len(f.alpha)))
     parts += words
     parts.append(f.alpha)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -19,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from .container import DEFAULT_MAX_PIXELS
 from .errors import ImageError
 
-ImageLike = Union[Image.Image, np.ndarray, str, Path, bytes]
+ImageLike = Image.Image | np.ndarray | str | Path | bytes
 _CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 

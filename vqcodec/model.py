@@ -91,14 +91,14 @@ def make_decoder(cfg: ModelConfig) -> nn.Sequential:
 
 
 def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
-    """``[B, C, H, W]`` (H, W multiples of ``tile``) -> ``[B * nH * nW, C, tile, tile]``, raster order."""
+    """``[B, C, H, W]`` -> ``[B * nH * nW, C, tile, tile]``, tiles in raster order."""
     b, c, h, w = x.shape
     t = x.reshape(b, c, h // tile, tile, w // tile, tile)
     return t.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, tile, tile)
 
 
 def from_tiles(t: torch.Tensor, batch: int, rows: int, cols: int) -> torch.Tensor:
-    """Inverse of :func:`to_tiles`: ``[B * rows * cols, C, s, s]`` -> ``[B, C, rows * s, cols * s]``."""
+    """Inverse of :func:`to_tiles`: ``[B * rows * cols, C, s, s]`` -> ``[B, C, rows*s, cols*s]``."""
     _, c, s, _ = t.shape
     x = t.reshape(batch, rows, cols, c, s, s).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(batch, c, rows * s, cols * s)

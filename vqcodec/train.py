@@ -187,8 +187,8 @@ def train(
     data: str | Path,
     out: str | Path,
     name: str,
-    cfg: TrainConfig = TrainConfig(),
-    model_cfg: ModelConfig = ModelConfig(),
+    cfg: TrainConfig | None = None,
+    model_cfg: ModelConfig | None = None,
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
     progress: Callable | None = None,
@@ -199,6 +199,7 @@ def train(
     when training starts, resumed from. ``log`` receives one JSON line per log step.
     ``progress`` wraps the step range (for example ``tqdm``'s constructor).
     """
+    cfg, model_cfg = cfg or TrainConfig(), model_cfg or ModelConfig()
     if cfg.crop % TILE or cfg.crop < TILE:
         raise VQCodecError(f"crop must be a positive multiple of {TILE}")
     torch.manual_seed(cfg.seed)
@@ -229,7 +230,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            window.append((float(mse), float(commitment)))
+            window.append((mse.item(), commitment.item()))
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
                 m = np.mean(window, axis=0)

@@ -1,0 +1,166 @@
+"""Round trips through the shipped model: sizes, modes, qualities, determinism, wrong models."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+from conftest import psnr, synthetic_photo
+from PIL import Image
+
+import vqcodec
+from vqcodec import FormatError, ImageError, ModelMismatchError, VQCodecError
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (17, 33, 3), (33, 17, 3), (32, 32, 3), (70, 45, 3)])
+def test_rgb_round_trip_keeps_size(shape):
+    img = synthetic_photo(shape[0], shape[1], seed=shape[0])
+    out = vqcodec.decompress(vqcodec.compress(img, quality=2))
+    assert out.mode == "RGB" and out.size == (shape[1], shape[0])
+
+
+def test_grayscale_comes_back_grayscale(photo):
+    gray = photo.mean(2).astype(np.uint8)
+    out = vqcodec.decompress(vqcodec.compress(gray, quality=4))
+    assert out.mode == "L" and np.asarray(out).shape == gray.shape
+    assert psnr(np.asarray(out), gray) > 20
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_is_lossless(photo, mode):
+    alpha = np.random.default_rng(0).integers(0, 256, photo.shape[:2], dtype=np.uint8)
+    base = photo if mode == "RGBA" else photo[:, :, :1]
+    img = np.concatenate([base, alpha[:, :, None]], 2)
+    out = vqcodec.decompress(vqcodec.compress(img, quality=2))
+    assert out.mode == mode
+    assert np.array_equal(np.asarray(out)[:, :, -1], alpha)
+
+
+def test_palette_and_16_bit_inputs(photo):
+    pal = Image.fromarray(photo).convert("P")
+    assert vqcodec.decompress(vqcodec.compress(pal, quality=1)).mode == "RGB"
+    deep = Image.fromarray(photo[:, :, 0].astype(np.uint16) * 257)
+    assert deep.mode == "I;16"
+    with pytest.warns(UserWarning, match="8-bit"):
+        data = vqcodec.compress(deep, quality=1)
+    assert vqcodec.decompress(data).mode == "L"
+
+
+def test_paths_and_bytes_are_accepted(tmp_path, photo):
+    path = tmp_path / "p.png"
+    Image.fromarray(photo).save(path)
+    a = vqcodec.compress(path, quality=2)
+    assert a == vqcodec.compress(str(path), quality=2) == vqcodec.compress(path.read_bytes(), 2)
+    assert a == vqcodec.compress(photo, quality=2)
+
+
+def test_quality_trades_rate_for_distortion(photo):
+    sizes, scores = [], []
+    for q in (1, 4, 8):
+        data = vqcodec.compress(photo, quality=q)
+        sizes.append(len(data))
+        scores.append(psnr(np.asarray(vqcodec.decompress(data)), photo))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert scores[0] < scores[2]
+
+
+@pytest.mark.parametrize("quality", [0, 9, -1, 2.5, "3", True])
+def test_bad_quality_names_the_valid_range(photo, quality):
+    with pytest.raises(VQCodecError, match="1 to 8"):
+        vqcodec.compress(photo, quality=quality)
+
+
+def test_same_input_gives_identical_bytes_and_pixels(photo):
+    a, b = vqcodec.compress(photo, 3), vqcodec.compress(photo, 3)
+    assert a == b
+    assert np.array_equal(np.asarray(vqcodec.decompress(a)), np.asarray(vqcodec.decompress(a)))
+
+
+def test_strips_decode_like_the_whole_image(monkeypatch):
+    from vqcodec import transform
+
+    img = synthetic_photo(200, 90, seed=3)
+    data = vqcodec.compress(img, 3)
+    whole = np.asarray(vqcodec.decompress(data)).astype(int)
+    monkeypatch.setattr(transform, "STRIP_LATENT_ROWS", 4)
+    monkeypatch.setattr(transform, "STRIP_LATENT_ROWS", 4)
+    assert vqcodec.compress(img, 3) == data
+    strips = np.asarray(vqcodec.decompress(data)).astype(int)
+    assert np.abs(whole - strips).max() <= 1
+
+
+def test_no_seams_at_tile_borders():
+    img = synthetic_photo(128, 128, seed=5)
+    out = np.asarray(vqcodec.decompress(vqcodec.compress(img, 8))).astype(float)
+    err = out - img
+    jump = np.abs(np.diff(err, axis=1)).mean(axis=(0, 2))
+    at_border = jump[31::32][:3].mean()
+    inside = np.delete(jump, np.s_[31::32]).mean()
+    assert at_border < 1.5 * inside + 0.5
+
+
+def _with_header(data: bytes, offset: int, raw: bytes) -> bytes:
+    body = bytearray(data[:-4])
+    body[offset : offset + len(raw)] = raw
+    return bytes(body) + struct.pack("<I", zlib.crc32(body))
+
+
+def test_wrong_codebook_version_names_both(photo, model):
+    data = vqcodec.compress(photo, 2)
+    start = 6 + data[5]
+    bad = _with_header(data, start, bytes(16))
+    with pytest.raises(ModelMismatchError, match=f"{'0' * 32}.*{model.version}"):
+        vqcodec.decompress(bad)
+
+
+def test_unknown_model_is_refused(photo):
+    data = vqcodec.compress(photo, 2)
+    bad = _with_header(data, 6, b"vqcodec-base-x9")
+    with pytest.raises(ModelMismatchError, match="vqcodec-base-x9"):
+        vqcodec.decompress(bad)
+
+
+def test_corrupt_and_truncated_files_raise_our_error(photo):
+    data = vqcodec.compress(photo, 2)
+    for cut in (0, 3, 10, len(data) // 2, len(data) - 1):
+        with pytest.raises(FormatError):
+            vqcodec.decompress(data[:cut])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(FormatError):
+        vqcodec.decompress(bytes(flipped))
+
+
+def test_unreadable_and_oversized_images(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(ImageError):
+        vqcodec.compress(bad)
+    with pytest.raises(ImageError):
+        vqcodec.compress(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="limit"):
+        vqcodec.compress(np.zeros((100, 100, 3), np.uint8), max_pixels=9999)
+    with pytest.raises(ImageError):
+        vqcodec.compress(np.zeros((4, 4, 3), np.float32))
+
+
+def test_oversized_header_is_refused_before_decoding(photo):
+    data = vqcodec.compress(photo, 1)
+    with pytest.raises(FormatError, match="limit"):
+        vqcodec.decompress(data, max_pixels=100)
+
+
+def test_info_reports_header_and_rate(photo):
+    data = vqcodec.compress(photo, 3)
+    info = vqcodec.info(data)
+    assert (info["width"], info["height"], info["mode"], info["stages"]) == (100, 75, "RGB", 3)
+    assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
+
+
+def test_no_warnings_on_plain_input(photo):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vqcodec.decompress(vqcodec.compress(photo, 1))

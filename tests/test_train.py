@@ -1,0 +1,102 @@
+"""Training smoke runs: a tiny model trains, saves, compresses, and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import synthetic_photo
+from PIL import Image
+from safetensors import safe_open
+
+import vqcodec
+from vqcodec.model import ModelConfig
+from vqcodec.train import TrainConfig, train
+from vqcodec.weights import load_model
+
+TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
+CFG = TrainConfig(steps=4, batch_size=2, crop=64, log_every=2, checkpoint_every=2)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "images"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_photo(80, 96, seed=i)).save(d / f"{i}.png")
+    return d
+
+
+def test_train_writes_a_usable_model(folder, tmp_path):
+    out, log = tmp_path / "m.safetensors", tmp_path / "log.jsonl"
+    card = train(folder, out, "tiny-test", CFG, TINY, checkpoint=tmp_path / "c.st", log=log)
+    assert card["images"] == 3 and card["train"]["steps"] == 4
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert len(records[-1]["val"]["perplexity"]) == 2
+    model = load_model(out)
+    assert model.name == "tiny-test" and model.counts.min() >= 1
+    img = synthetic_photo(40, 40)
+    data = vqcodec.compress(img, quality=2, model=out)
+    assert vqcodec.decompress(data, model=out).size == (40, 40)
+
+
+def test_resume_continues_exactly(folder, tmp_path):
+    train(folder, tmp_path / "a.safetensors", "t", CFG, TINY, checkpoint=tmp_path / "a.ckpt")
+
+    def stop_after_two(steps, **kwargs):
+        for step in steps:
+            if step == 2:
+                raise KeyboardInterrupt
+            yield step
+
+    ckpt = tmp_path / "b.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            folder,
+            tmp_path / "b.safetensors",
+            "t",
+            CFG,
+            TINY,
+            checkpoint=ckpt,
+            progress=stop_after_two,
+        )
+    train(folder, tmp_path / "b.safetensors", "t", CFG, TINY, checkpoint=ckpt)
+    with (
+        safe_open(str(tmp_path / "a.safetensors"), "pt") as fa,
+        safe_open(str(tmp_path / "b.safetensors"), "pt") as fb,
+    ):
+        assert sorted(fa.keys()) == sorted(fb.keys())
+        for k in fa.keys():
+            assert torch.equal(fa.get_tensor(k), fb.get_tensor(k)), k
+
+
+def test_cli_train_smoke(folder, tmp_path):
+    from click.testing import CliRunner
+
+    from vqcodec.cli import main
+
+    out = tmp_path / "cli.safetensors"
+    args = [
+        "train",
+        "--data",
+        str(folder),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop",
+        "32",
+        "--stages",
+        "2",
+        "--codebook-size",
+        "16",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert load_model(out).stages == 2
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1 and "--force" in again.stderr

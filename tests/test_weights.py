@@ -1,0 +1,52 @@
+"""Model files: safetensors only, and a fingerprint that catches altered codebooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from vqcodec import ModelMismatchError, VQCodecError
+from vqcodec.model import VQVAE, ModelConfig
+from vqcodec.weights import load_model, save_model
+
+TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    net = VQVAE(TINY)
+    path = tmp_path / "tiny.safetensors"
+    fp = save_model(path, "tiny", net, np.ones((2, 16), dtype=np.int64), {"steps": 0})
+    return path, net, fp
+
+
+def test_save_load_round_trip(saved):
+    path, net, fp = saved
+    m = load_model(path)
+    assert m.name == "tiny" and m.fingerprint == fp and m.card == {"steps": 0}
+    assert torch.equal(m.net.quantizer.codebooks, net.quantizer.codebooks)
+    w = net.decoder[0].weight.detach()
+    assert torch.equal(m.net.decoder[0].weight, w.half().float())
+
+
+def test_altered_codebook_is_refused(saved, tmp_path):
+    path, _, _ = saved
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors["quantizer.codebooks"][0, 0, 0] += 1
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata=meta)
+    with pytest.raises(ModelMismatchError, match="differs from the recorded"):
+        load_model(bad)
+
+
+def test_non_safetensors_files_are_refused(tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x80\x04not a safetensors file, maybe a pickle")
+    with pytest.raises(VQCodecError):
+        load_model(bad)
