@@ -79,14 +79,14 @@ def test_same_input_gives_identical_bytes_and_pixels(photo):
     assert np.array_equal(np.asarray(vqcodec.decompress(a)), np.asarray(vqcodec.decompress(a)))
 
 
-def test_strips_decode_like_the_whole_image(monkeypatch):
+def test_blocks_code_like_the_whole_image(monkeypatch):
     from vqcodec import transform
 
     img = synthetic_photo(200, 90, seed=3)
     data = vqcodec.compress(img, 3)
     whole = np.asarray(vqcodec.decompress(data)).astype(int)
-    monkeypatch.setattr(transform, "STRIP_LATENT_ROWS", 4)
-    monkeypatch.setattr(transform, "STRIP_LATENT_ROWS", 4)
+    monkeypatch.setattr(transform, "ENCODE_BLOCK", (1, 2))
+    monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 3))
     assert vqcodec.compress(img, 3) == data
     strips = np.asarray(vqcodec.decompress(data)).astype(int)
     assert np.abs(whole - strips).max() <= 1

@@ -32,8 +32,8 @@ def decode(words: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
     try:
         dec = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
         out = dec.decode(_model(counts), n)
-    except (AssertionError, ValueError, RuntimeError) as exc:
-        raise FormatError(f"entropy-coded stream is invalid ({exc})") from exc
+    except Exception as exc:  # constriction signals invalid data with AssertionError and others
+        raise FormatError(f"entropy-coded stream is invalid ({exc!r})") from exc
     return np.asarray(out, dtype=np.int32)
 
 

@@ -1,9 +1,10 @@
-"""Pixels <-> codebook indices through the network, in strips of tile rows.
+"""Pixels <-> codebook indices through the network, in blocks of bounded size.
 
-The encoder sees one 32x32 tile at a time, so strips of whole tile rows give
-exactly the indices of the whole image. The decoder runs over the latent grid;
-each strip is decoded with a halo of latent rows wide enough to cover the
-decoder's receptive field, so strips join without seams.
+The encoder sees one 32x32 tile at a time, so blocks of whole tiles give exactly
+the indices of the whole image. The decoder runs over the latent grid; each block
+is decoded with a halo of latent positions wide enough to cover the decoder's
+receptive field, so blocks join without seams. Memory therefore stays bounded by
+the block size, whatever the image size.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .model import DOWNSAMPLE, TILE, VQVAE
+from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
 
-DECODER_HALO = 6  # latent rows; the decoder's receptive field is +-5
-STRIP_LATENT_ROWS = 64  # 512 pixel rows per strip
+ENCODE_BLOCK = (8, 32)  # tiles per encoder block: 256 x 1024 pixels
+DECODE_BLOCK = (64, 128)  # latent positions per decoder block: 512 x 1024 pixels
+DECODER_HALO = 6  # latent positions; one latent reaches 31 px (< 4 positions) each way
 
 
 def pad_to_tiles(rgb: np.ndarray) -> np.ndarray:
@@ -26,34 +28,46 @@ def pad_to_tiles(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
 
 
+def _blocks(rows: int, cols: int, block: tuple[int, int]):
+    for top in range(0, rows, block[0]):
+        for left in range(0, cols, block[1]):
+            yield top, min(top + block[0], rows), left, min(left + block[1], cols)
+
+
 @torch.inference_mode()
 def encode_indices(
     net: VQVAE, rgb: np.ndarray, stages: int, device: torch.device | str = "cpu"
 ) -> np.ndarray:
     """Indices ``int32 [stages, Hp/8, Wp/8]`` of a uint8 ``[H, W, 3]`` image padded to tiles."""
-    padded = pad_to_tiles(rgb)
-    rows = []
-    step = STRIP_LATENT_ROWS * DOWNSAMPLE
-    for top in range(0, padded.shape[0], step):
-        strip = torch.from_numpy(padded[top : top + step].copy())
-        x = strip.to(device).permute(2, 0, 1)[None].float() / 255.0
-        rows.append(net.indices(x, stages)[0].cpu())
-    return torch.cat(rows, 1).numpy().astype(np.int32)
+    h, w = rgb.shape[:2]
+    tile_rows, tile_cols = -(-h // TILE), -(-w // TILE)
+    out = np.empty((stages, tile_rows * LATENT_TILE, tile_cols * LATENT_TILE), dtype=np.int32)
+    for r0, r1, c0, c1 in _blocks(tile_rows, tile_cols, ENCODE_BLOCK):
+        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
+        x = torch.from_numpy(np.ascontiguousarray(block)).to(device)
+        idx = net.indices(x.permute(2, 0, 1)[None].float() / 255.0, stages)[0]
+        out[:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
+            idx.cpu().numpy()
+        )
+    return out
 
 
 @torch.inference_mode()
 def decode_indices(
     net: VQVAE, indices: np.ndarray, device: torch.device | str = "cpu"
 ) -> np.ndarray:
-    """uint8 ``[8h, 8w, 3]`` image from indices ``[S, h, w]``, decoded in strips with a halo."""
+    """uint8 ``[8h, 8w, 3]`` image from indices ``[S, h, w]``, decoded in blocks with a halo."""
     idx = torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)).to(device)
     _, h, w = idx.shape
     out = np.empty((h * DOWNSAMPLE, w * DOWNSAMPLE, 3), dtype=np.uint8)
-    for top in range(0, h, STRIP_LATENT_ROWS):
-        bottom = min(top + STRIP_LATENT_ROWS, h)
-        lo, hi = max(0, top - DECODER_HALO), min(h, bottom + DECODER_HALO)
-        img = net.reconstruct(idx[None, :, lo:hi])[0]
-        img = img[:, (top - lo) * DOWNSAMPLE : (bottom - lo) * DOWNSAMPLE]
+    for top, bottom, left, right in _blocks(h, w, DECODE_BLOCK):
+        t, b = max(0, top - DECODER_HALO), min(h, bottom + DECODER_HALO)
+        lft, rgt = max(0, left - DECODER_HALO), min(w, right + DECODER_HALO)
+        img = net.reconstruct(idx[None, :, t:b, lft:rgt])[0]
+        y0, x0 = (top - t) * DOWNSAMPLE, (left - lft) * DOWNSAMPLE
+        img = img[:, y0 : y0 + (bottom - top) * DOWNSAMPLE, x0 : x0 + (right - left) * DOWNSAMPLE]
         pixels = (img.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0)
-        out[top * DOWNSAMPLE : bottom * DOWNSAMPLE] = pixels.cpu().numpy()
+        out[top * DOWNSAMPLE : bottom * DOWNSAMPLE, left * DOWNSAMPLE : right * DOWNSAMPLE] = (
+            pixels.cpu().numpy()
+        )
     return out

@@ -1,0 +1,158 @@
+"""Write the .vqc test vectors and manifest.json for a shipped model.
+
+Run once when a model ships; the files are then frozen and guard that model forever:
+
+    python formats/vectors/make_vectors.py vqcodec-base-v1
+
+Valid files record the SHA-256 of their entropy-decoded indices (exact on every
+machine), of their decoded pixels on the reference machine, and a PNG of those pixels.
+Invalid files record the error type and a fragment of its message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import vqcodec
+from vqcodec import codec, container
+
+HERE = Path(__file__).parent
+
+
+def sample(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth photo-like RGB image: gradients, soft blobs and mild noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = 128 + 50 * np.stack([np.sin(x / (7 + 3 * c) + y / 11) for c in range(3)], 2)
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def reseal(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def edit(data: bytes, offset: int, raw: bytes) -> bytes:
+    body = bytearray(data[:-4])
+    body[offset : offset + len(raw)] = raw
+    return reseal(bytes(body))
+
+
+def main(model_name: str) -> None:
+    model = vqcodec.get_model(model_name)
+    tag = model.name
+    rgb = sample(40, 48, 1)
+    rgba = np.concatenate([sample(24, 20, 2), sample(24, 20, 3)[:, :, :1]], 2)
+    valid = {
+        f"{tag}-rgb-q1.vqc": vqcodec.compress(rgb, 1, model=model),
+        f"{tag}-rgb-q{model.stages}.vqc": vqcodec.compress(rgb, model.stages, model=model),
+        f"{tag}-gray-q3.vqc": vqcodec.compress(sample(17, 33, 4)[:, :, 0], 3, model=model),
+        f"{tag}-rgba-q2.vqc": vqcodec.compress(rgba, 2, model=model),
+    }
+    base = valid[f"{tag}-rgb-q1.vqc"]
+    n = base[5]
+    dims = 6 + n + 16
+    stream_table = dims + 13
+    f = container.parse(base)
+    bomb = container.write(
+        container.VQCFile(
+            model=f.model,
+            version=f.version,
+            width=f.width,
+            height=f.height,
+            mode="RGBA",
+            tile=32,
+            downsample=8,
+            coder=1,
+            symbols=f.symbols,
+            streams=f.streams,
+            alpha=zlib.compress(bytes(10**6)),
+        )
+    )
+    too_many = container.write(
+        container.VQCFile(
+            model=f.model,
+            version=f.version,
+            width=f.width,
+            height=f.height,
+            mode="RGB",
+            tile=32,
+            downsample=8,
+            coder=1,
+            symbols=f.symbols * (model.stages + 1),
+            streams=f.streams * (model.stages + 1),
+        )
+    )
+    invalid = {
+        "truncated.vqc": (base[: len(base) // 2], "FormatError", "checksum"),
+        "bad-magic.vqc": (b"\x89PNG" + base[4:], "FormatError", "not a .vqc"),
+        "future-version.vqc": (base[:4] + b"\x02" + base[5:], "FormatError", "unsupported"),
+        "bit-flip.vqc": (
+            base[:-10] + bytes([base[-10] ^ 4]) + base[-9:],
+            "FormatError",
+            "checksum",
+        ),
+        "huge-dimensions.vqc": (
+            edit(base, dims, struct.pack("<II", 2**32 - 1, 2**32 - 1)),
+            "FormatError",
+            "limit",
+        ),
+        "zero-width.vqc": (edit(base, dims, struct.pack("<I", 0)), "FormatError", "size"),
+        "wrong-codebook.vqc": (
+            edit(base, 6 + n, bytes(16)),
+            "ModelMismatchError",
+            "codebook version",
+        ),
+        "unknown-model.vqc": (edit(base, 6, b"x" * n), "ModelMismatchError", "x" * n),
+        "stream-overrun.vqc": (
+            edit(base, stream_table + 4, struct.pack("<I", 2**30)),
+            "FormatError",
+            "lengths",
+        ),
+        "wrong-symbol-count.vqc": (
+            edit(base, stream_table, struct.pack("<I", 7)),
+            "FormatError",
+            "symbols",
+        ),
+        "trailing-bytes.vqc": (reseal(base[:-4] + b"\0\0\0\0"), "FormatError", "lengths"),
+        "alpha-bomb.vqc": (bomb, "FormatError", "alpha"),
+        "too-many-stages.vqc": (too_many, "FormatError", "stages"),
+        "empty.vqc": (b"", "FormatError", "not a .vqc"),
+    }
+    manifest = []
+    for name, data in valid.items():
+        (HERE / name).write_bytes(data)
+        idx = codec.decode_streams(container.parse(data), model)
+        pixels, mode = codec.decode(data, model)
+        png = name.replace(".vqc", ".png")
+        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, mode).save(HERE / png)
+        manifest.append(
+            {
+                "file": name,
+                "expect": "image",
+                "model": model.name,
+                "mode": mode,
+                "sha256_indices": hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest(),
+                "sha256_pixels": hashlib.sha256(pixels.tobytes()).hexdigest(),
+                "reference": png,
+            }
+        )
+    for name, (data, error, match) in invalid.items():
+        name = f"{tag}-bad-{name}"
+        (HERE / name).write_bytes(data)
+        manifest.append({"file": name, "expect": error, "match": match})
+    path = HERE / f"{tag}.manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {len(manifest)} vectors and {path.name}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else vqcodec.DEFAULT_MODEL)
