@@ -1,4 +1,4 @@
-"""Hostile .vqc input: every input ends as an image or a VQCodecError, quickly and in bounded memory.
+"""Hostile .vqc input: every input ends as an image or a VQCodecError, fast, in bounded memory.
 
 Mutations that keep the checksum valid (re-sealed) reach past the CRC into the
 structural checks, the entropy decoder and the alpha inflater.
