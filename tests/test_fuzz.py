@@ -7,15 +7,14 @@ structural checks, the entropy decoder and the alpha inflater.
 from __future__ import annotations
 
 import resource
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
 from conftest import synthetic_photo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutate, reseal
 
 import vqcodec
 from vqcodec import VQCodecError
@@ -23,10 +22,6 @@ from vqcodec.container import parse
 
 LIMIT = 1 << 20  # pixels: a mutated header cannot make the decoder allocate more
 SECONDS_PER_INPUT = 5.0
-
-
-def reseal(data: bytes) -> bytes:
-    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
 
 
 @pytest.fixture(scope="module")
@@ -52,30 +47,6 @@ def outcome(data: bytes) -> str:
         result = "error"
     assert time.monotonic() - start < SECONDS_PER_INPUT
     return result
-
-
-def mutate(data: bytes, rng: np.random.Generator) -> bytes:
-    """One random mutation: bit flips, truncation, random bytes, or extreme header fields."""
-    buf = bytearray(data)
-    kind = rng.integers(5)
-    if kind == 0:
-        for _ in range(rng.integers(1, 8)):
-            i = rng.integers(len(buf) * 8)
-            buf[i // 8] ^= 1 << (i % 8)
-    elif kind == 1:
-        buf = buf[: rng.integers(len(buf))]
-    elif kind == 2:
-        i = rng.integers(len(buf))
-        buf[i : i + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
-    elif kind == 3:
-        offset = 6 + buf[5] + 16 + 4 * rng.integers(0, 6)
-        value = int(rng.choice([0, 1, 2**31, 2**32 - 1, rng.integers(2**32)]))
-        struct.pack_into("<I", buf, min(offset, len(buf) - 4), value)
-    else:
-        i = rng.integers(6 + buf[5] + 16, len(buf) - 4)
-        buf[i] = int(rng.integers(256))
-    out = bytes(buf)
-    return reseal(out) if len(out) >= 4 and rng.integers(2) else out
 
 
 def test_bounded_mutation_run(valid_files):
