@@ -50,3 +50,20 @@ def test_non_safetensors_files_are_refused(tmp_path):
     bad.write_bytes(b"\x80\x04not a safetensors file, maybe a pickle")
     with pytest.raises(VQCodecError):
         load_model(bad)
+
+
+def test_absurd_architecture_is_refused_before_allocating(saved, tmp_path):
+    path, _, _ = saved
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta["config"] = meta["config"].replace('"latent_dim": 4', '"latent_dim": 100000000')
+    bad = tmp_path / "huge.safetensors"
+    save_file(tensors, str(bad), metadata=meta)
+    with pytest.raises(VQCodecError, match="out of bounds"):
+        load_model(bad)
+
+
+def test_model_names_must_fit_the_header(tmp_path):
+    with pytest.raises(VQCodecError, match="invalid model name"):
+        save_model(tmp_path / "x.safetensors", "bad name!", VQVAE(TINY), np.ones((2, 16)), {})

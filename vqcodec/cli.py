@@ -125,12 +125,15 @@ def train(
     import torch
     from tqdm import tqdm
 
+    from .container import valid_model_name
     from .model import ModelConfig
     from .train import TrainConfig
     from .train import train as run_training
 
-    if out.exists() and not force:
-        raise VQCodecError(f"{out} exists; pass --force to overwrite it")
+    name = name or out.name.split(".")[0]
+    if not valid_model_name(name):
+        raise VQCodecError(f"invalid model name {name!r}; pass --name with A-Z a-z 0-9 . _ -")
+    check_writable(str(out), force)
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr, seed=seed)
@@ -138,7 +141,7 @@ def train(
     card = run_training(
         data,
         out,
-        name or out.name.split(".")[0],
+        name,
         cfg,
         model_cfg,
         checkpoint=checkpoint or out.with_suffix(".ckpt.safetensors"),

@@ -56,6 +56,11 @@ class VQCFile:
         return latent_grid(self.width, self.height, self.tile, self.downsample)
 
 
+def valid_model_name(name: str) -> bool:
+    """Model names are 1..64 characters of ``[A-Za-z0-9._-]``."""
+    return _NAME_RE.fullmatch(name.encode("ascii", "replace")) is not None
+
+
 def latent_grid(width: int, height: int, tile: int, downsample: int) -> tuple[int, int]:
     """(rows, cols) of latent positions for an image padded to multiples of ``tile``."""
     per_tile = tile // downsample

@@ -32,9 +32,23 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
+        """Parse and bound-check a stored config (model files may come from anyone)."""
         raw = json.loads(text)
-        raw["channels"] = tuple(raw["channels"])
-        return cls(**raw)
+        cfg = cls(
+            channels=tuple(int(c) for c in raw["channels"]),
+            latent_dim=int(raw["latent_dim"]),
+            stages=int(raw["stages"]),
+            codebook_size=int(raw["codebook_size"]),
+        )
+        if (
+            len(cfg.channels) != 3
+            or not all(1 <= c <= 1024 for c in cfg.channels)
+            or not 1 <= cfg.latent_dim <= 256
+            or not 1 <= cfg.stages <= 255
+            or not 2 <= cfg.codebook_size <= 65536
+        ):
+            raise ValueError(f"architecture out of bounds: {cfg}")
+        return cfg
 
 
 class GDN(nn.Module):

@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .container import valid_model_name
 from .errors import ModelMismatchError, VQCodecError
 from .model import VQVAE, ModelConfig
 
@@ -73,6 +74,8 @@ def round_weights(net: VQVAE) -> None:
 
 def save_model(path: str | Path, name: str, net: VQVAE, counts: np.ndarray, card: dict) -> bytes:
     """Write ``net`` and its tables to a safetensors file; returns the fingerprint."""
+    if not valid_model_name(name):
+        raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")
     counts = np.asarray(counts, dtype=np.int64)
     if counts.shape != (net.cfg.stages, net.cfg.codebook_size) or counts.min() < 1:
         raise ValueError("counts must be [stages, codebook_size] with every entry >= 1")
