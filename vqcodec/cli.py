@@ -69,13 +69,13 @@ def main() -> None:
 @click.option(
     "--name", default=None, help="Model name written into files it makes [default: OUT's stem]."
 )
-@click.option("--steps", default=6000, show_default=True, help="Optimizer steps.")
+@click.option("--steps", default=20000, show_default=True, help="Optimizer steps.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option(
     "--crop", default=128, show_default=True, help="Crop side in pixels (multiple of 32)."
 )
 @click.option(
-    "--lr", default=4e-4, show_default=True, help="Peak learning rate (Adam, cosine decay)."
+    "--lr", default=3e-4, show_default=True, help="Peak learning rate (Adam, cosine decay)."
 )
 @click.option("--seed", default=0, show_default=True)
 @click.option(

@@ -34,11 +34,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".p
 class TrainConfig:
     """Optimisation hyper-parameters; recorded in checkpoints and the model card."""
 
-    steps: int = 6000
+    steps: int = 20000
     batch_size: int = 8
     crop: int = 128
-    lr: float = 4e-4
-    warmup: int = 100
+    lr: float = 3e-4
+    warmup: int = 500
+    clip: float = 0.1
     beta: float = 0.25
     dropout_p: float = 0.5
     seed: int = 0
@@ -229,8 +230,10 @@ def train(
             loss = mse + cfg.beta * commitment
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            window.append((mse.item(), commitment.item()))
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+            if torch.isfinite(grad_norm):
+                opt.step()
+            window.append((mse.item(), commitment.item(), grad_norm.item()))
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
                 m = np.mean(window, axis=0)
@@ -241,6 +244,7 @@ def train(
                     "train_mse": float(m[0]),
                     "train_psnr": round(10 * math.log10(1 / max(float(m[0]), 1e-10)), 2),
                     "commitment": float(m[1]),
+                    "grad_norm": float(m[2]),
                     "val": validate(net, val),
                 }
                 window.clear()
