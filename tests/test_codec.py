@@ -164,3 +164,28 @@ def test_no_warnings_on_plain_input(photo):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         vqcodec.decompress(vqcodec.compress(photo, 1))
+
+
+def test_device_choice(photo):
+    import torch
+
+    assert vqcodec.compress(photo, 2, device="auto") == vqcodec.compress(photo, 2)
+    with pytest.raises(VQCodecError, match="device"):
+        vqcodec.compress(photo, 2, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(VQCodecError, match="no CUDA"):
+            vqcodec.decompress(vqcodec.compress(photo, 1), device="cuda")
+
+
+def test_thread_count_does_not_change_the_file(photo):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = vqcodec.compress(photo, 8)
+        torch.set_num_threads(2)
+        two = vqcodec.compress(photo, 8)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two

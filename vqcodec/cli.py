@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .bench.cli import bench
 from .errors import VQCodecError
 from .fileio import STDIO, check_writable, read_bytes, write_bytes
 
@@ -315,3 +316,6 @@ def roundtrip(
             f"{q:>7} {len(data):>8} {bpp:>7.4f} {psnr(back, pixels):>8.2f} "
             f"{t1 - t0:>6.2f} {t2 - t1:>6.2f}"
         )
+
+
+main.add_command(bench)

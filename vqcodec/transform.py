@@ -44,7 +44,7 @@ def encode_indices(
     out = np.empty((stages, tile_rows * LATENT_TILE, tile_cols * LATENT_TILE), dtype=np.int32)
     for r0, r1, c0, c1 in _blocks(tile_rows, tile_cols, ENCODE_BLOCK):
         block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
-        x = torch.from_numpy(np.ascontiguousarray(block)).to(device)
+        x = torch.from_numpy(np.array(block)).to(device)
         idx = net.indices(x.permute(2, 0, 1)[None].float() / 255.0, stages)[0]
         out[:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
             idx.cpu().numpy()

@@ -1,0 +1,55 @@
+"""How close vqcodec's entropy coder gets to the model's ideal rate, and what the header costs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from vqcodec.weights import Model
+
+
+def file_stats(data: bytes, model: Model) -> dict:
+    """Payload bits and ideal bits (sum of -log2 p of the indices) per stage, and header bytes.
+
+    The payload of stage s is its range-coded words, ``4 * len(streams[s])`` bytes;
+    the header is everything else in the file except the alpha section.
+    """
+    from vqcodec import codec, container, entropy
+
+    f = container.parse(data)
+    idx = codec.decode_streams(f, model)
+    payload = [32 * len(words) for words in f.streams]
+    ideal = [entropy.ideal_bits(idx[s], model.counts[s]) for s in range(f.stages)]
+    return {
+        "payload_bits": payload,
+        "ideal_bits": ideal,
+        "alpha_bytes": len(f.alpha),
+        "header_bytes": len(data) - sum(payload) // 8 - len(f.alpha),
+        "pixels": f.width * f.height,
+    }
+
+
+def summarize(quality: int, stats: Sequence[dict]) -> dict:
+    """Coding overhead at one quality level over a set of files (one per image)."""
+    payload = np.array([s["payload_bits"] for s in stats], dtype=np.float64)
+    ideal = np.array([s["ideal_bits"] for s in stats], dtype=np.float64)
+    header = np.array([s["header_bytes"] for s in stats], dtype=np.float64)
+    pixels = np.array([s["pixels"] for s in stats], dtype=np.float64)
+    return {
+        "quality": quality,
+        "payload_bits": float(payload.sum()),
+        "ideal_bits": float(ideal.sum()),
+        "overhead_percent": float(100 * (payload.sum() / ideal.sum() - 1)),
+        "payload_bpp": float(np.mean(payload.sum(1) / pixels)),
+        "ideal_bpp": float(np.mean(ideal.sum(1) / pixels)),
+        "header_bytes_mean": float(header.mean()),
+        "header_bytes_min": int(header.min()),
+        "header_bytes_max": int(header.max()),
+        "header_bpp": float(np.mean(8 * header / pixels)),
+        "per_stage_overhead_percent": [
+            float(100 * (p / i - 1)) for p, i in zip(payload.sum(0), ideal.sum(0), strict=True)
+        ],
+    }
