@@ -1,7 +1,7 @@
 """Peak memory and time of compress + decompress as the image grows.
 
 Each size runs in a fresh subprocess, so its peak RSS (VmHWM) is its own. The
-image is synthetic (smooth gradients and texture), generated inside the subprocess;
+image is synthetic (vqcodec.bench.images.synthetic), generated inside the subprocess;
 its own bytes (3 per pixel) count toward the peak, as would a decoded input.
 
     python benchmarks/memory.py --sizes 1 12 50 --out benchmarks/results/memory.json
@@ -17,22 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def synthetic(megapixels: float) -> np.ndarray:
-    """A 3:2 uint8 RGB image of about ``megapixels``, built row block by row block."""
-    w = int(round((megapixels * 1e6 * 1.5) ** 0.5))
-    h = int(round(megapixels * 1e6 / w))
-    img = np.empty((h, w, 3), dtype=np.uint8)
-    x = np.arange(w, dtype=np.float32)
-    for y0 in range(0, h, 256):
-        y = np.arange(y0, min(h, y0 + 256), dtype=np.float32)[:, None]
-        for c in range(3):
-            v = 128 + 60 * np.sin(x / (90 + 30 * c) + y / 70) + 30 * np.cos((x + y) / 9.0)
-            img[y0 : y0 + len(y), :, c] = np.clip(v, 0, 255).astype(np.uint8)
-    return img
-
 
 def vm_hwm_mib() -> float:
     """This process's own peak RSS (VmHWM); ru_maxrss can carry a forked parent's peak."""
@@ -45,8 +29,9 @@ def vm_hwm_mib() -> float:
 def child(megapixels: float, quality: int) -> None:
     """Runs in the subprocess: prints one JSON line of measurements."""
     import vqcodec
+    from vqcodec.bench.images import synthetic, synthetic_size
 
-    img = synthetic(megapixels)
+    img = synthetic(*synthetic_size(megapixels))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     data = vqcodec.compress(img, quality)

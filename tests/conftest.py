@@ -26,11 +26,6 @@ def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
-
-
 @pytest.fixture(scope="session")
 def model() -> Model:
     return vqcodec.get_model()

@@ -8,11 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import psnr, synthetic_photo
+from conftest import synthetic_photo
 from PIL import Image
 
 import vqcodec
 from vqcodec import FormatError, ImageError, ModelMismatchError, VQCodecError
+from vqcodec.metrics import psnr
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (17, 33, 3), (33, 17, 3), (32, 32, 3), (70, 45, 3)])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from vqcodec.metrics import psnr
+
 from .codecs import Codec
 from .images import BenchImage
-from .metrics import psnr
 
 CROP_CODECS = ("vqcodec", "jpeg", "webp", "avif")
 CROP_SIDE = 256

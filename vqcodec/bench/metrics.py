@@ -15,12 +15,6 @@ from scipy.interpolate import PchipInterpolator
 MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11x11 window need a side > (11 - 1) * 2**4
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """10 log10(255^2 / MSE) over every sample of two uint8 images (inf when equal)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     """MS-SSIM of two uint8 ``[H, W, 3]`` images, or None when a side is under 161 pixels."""
     if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:

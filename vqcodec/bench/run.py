@@ -13,11 +13,12 @@ import numpy as np
 from tqdm import tqdm
 
 from vqcodec.errors import VQCodecError
+from vqcodec.metrics import psnr
 
 from . import coding, crop, plots, report, speed, summary
 from .codecs import ALL, Codec, available
 from .images import BenchImage, image_paths, load_rgb
-from .metrics import ms_ssim, ms_ssim_db, psnr
+from .metrics import ms_ssim, ms_ssim_db
 from .record import machine, write_json
 from .reference import ANCHORS_KODAK, ANCHORS_SOURCE, published_curves
 
