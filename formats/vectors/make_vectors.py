@@ -16,6 +16,7 @@ import json
 import struct
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -62,35 +63,9 @@ def main(model_name: str) -> None:
     dims = 6 + n + 16
     stream_table = dims + 13
     f = container.parse(base)
-    bomb = container.write(
-        container.VQCFile(
-            model=f.model,
-            version=f.version,
-            width=f.width,
-            height=f.height,
-            mode="RGBA",
-            tile=32,
-            downsample=8,
-            coder=1,
-            symbols=f.symbols,
-            streams=f.streams,
-            alpha=zlib.compress(bytes(10**6)),
-        )
-    )
-    too_many = container.write(
-        container.VQCFile(
-            model=f.model,
-            version=f.version,
-            width=f.width,
-            height=f.height,
-            mode="RGB",
-            tile=32,
-            downsample=8,
-            coder=1,
-            symbols=f.symbols * (model.stages + 1),
-            streams=f.streams * (model.stages + 1),
-        )
-    )
+    bomb = container.write(replace(f, mode="RGBA", alpha=zlib.compress(bytes(10**6))))
+    extra = model.stages + 1
+    too_many = container.write(replace(f, symbols=f.symbols * extra, streams=f.streams * extra))
     invalid = {
         "truncated.vqc": (base[: len(base) // 2], "FormatError", "checksum"),
         "bad-magic.vqc": (b"\x89PNG" + base[4:], "FormatError", "not a .vqc"),
