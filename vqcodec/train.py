@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .errors import VQCodecError
+from .metrics import psnr
 from .model import TILE, VQVAE, ModelConfig
 from .transform import encode_indices
 from .weights import round_weights, save_model
@@ -96,9 +97,8 @@ def usage(indices: torch.Tensor, size: int) -> tuple[list[float], list[int]]:
     return perplexity, used
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    mse = float(((x.clamp(0, 1) * 255).round() - (y * 255).round()).pow(2).mean())
-    return 10 * math.log10(255**2 / max(mse, 1e-10))
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 @torch.no_grad()
@@ -108,7 +108,8 @@ def validate(net: VQVAE, val: torch.Tensor) -> dict:
     idx = net.indices(val, net.cfg.stages)
     out = {
         "psnr": [
-            round(psnr(net.reconstruct(idx[:, : s + 1]), val), 2) for s in range(net.cfg.stages)
+            round(psnr(_uint8(net.reconstruct(idx[:, : s + 1])), _uint8(val)), 2)
+            for s in range(net.cfg.stages)
         ]
     }
     flat = idx.permute(0, 2, 3, 1).reshape(-1, net.cfg.stages)
