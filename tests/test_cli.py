@@ -69,7 +69,7 @@ def test_corrupt_input_gives_one_line_and_no_output(png, tmp_path):
     assert_clean_error(run("decompress", bad, out), "checksum")
     assert not out.exists()
     assert_clean_error(run("compress", tmp_path / "missing.png"), "cannot read")
-    assert_clean_error(run("compress", png, "-q", 99), "1 to 8")
+    assert_clean_error(run("compress", png, "-q", 99), "1 to 12")
     assert_clean_error(run("decompress", bad, tmp_path / "out.xyz"), "--format")
 
 

@@ -68,9 +68,9 @@ def test_quality_trades_rate_for_distortion(photo):
     assert scores[0] < scores[2]
 
 
-@pytest.mark.parametrize("quality", [0, 9, -1, 2.5, "3", True])
+@pytest.mark.parametrize("quality", [0, 13, -1, 2.5, "3", True])
 def test_bad_quality_names_the_valid_range(photo, quality):
-    with pytest.raises(VQCodecError, match="1 to 8"):
+    with pytest.raises(VQCodecError, match="1 to 12"):
         vqcodec.compress(photo, quality=quality)
 
 

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 import vqcodec
 from vqcodec.model import ModelConfig
-from vqcodec.train import TrainConfig, train
+from vqcodec.train import TrainConfig, sample_levels, train
 from vqcodec.weights import load_model
 
 TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
@@ -100,3 +100,46 @@ def test_cli_train_smoke(folder, tmp_path):
     assert load_model(out).stages == 2
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1 and "--force" in again.stderr
+
+
+def test_per_tile_dropout_is_constant_within_each_tile():
+    cfg = TrainConfig(batch_size=3, crop=128, dropout_unit="tile", dropout_p=1.0)
+    levels = sample_levels(cfg, 12, torch.Generator().manual_seed(0))
+    assert levels.shape == (3, 16, 16)
+    tiles = levels.reshape(3, 4, 4, 4, 4)
+    assert (tiles == tiles[:, :, :1, :, :1]).all()
+    assert levels.min() >= 1 and levels.max() <= 12 and len(levels.unique()) > 1
+
+
+def test_v2_options_train_resume_and_time_limit(folder, tmp_path):
+    """Per-tile dropout, the rate term and extra residual blocks train and resume exactly."""
+    arch = ModelConfig(
+        channels=(8, 8, 8), latent_dim=4, stages=3, codebook_size=16, enc_blocks=2, dec_blocks=0
+    )
+    cfg = TrainConfig(
+        steps=4,
+        batch_size=2,
+        crop=64,
+        log_every=2,
+        checkpoint_every=2,
+        dropout_unit="tile",
+        rate_lambda=0.1,
+    )
+    train(folder, tmp_path / "a.safetensors", "t", cfg, arch, checkpoint=tmp_path / "a.ckpt")
+    ckpt = tmp_path / "b.ckpt"
+    stopped = train(
+        folder, tmp_path / "b.safetensors", "t", cfg, arch, checkpoint=ckpt, time_limit=1e-9
+    )
+    assert stopped["steps_done"] == 1
+    done = train(folder, tmp_path / "b.safetensors", "t", cfg, arch, checkpoint=ckpt)
+    assert done["steps_done"] == 4
+    a, b = load_model(tmp_path / "a.safetensors"), load_model(tmp_path / "b.safetensors")
+    assert a.net.cfg == arch and a.fingerprint == b.fingerprint
+
+
+def test_configs_without_block_counts_load_as_one_block():
+    legacy = '{"channels": [96, 128, 192], "codebook_size": 256, "latent_dim": 32, "stages": 8}'
+    cfg = ModelConfig.from_json(legacy)
+    assert (cfg.enc_blocks, cfg.dec_blocks) == (1, 1)
+    with pytest.raises(ValueError):
+        ModelConfig.from_json(legacy[:-1] + ', "dec_blocks": 99}')

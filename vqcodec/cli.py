@@ -84,6 +84,31 @@ def main() -> None:
 )
 @click.option("--codebook-size", default=256, show_default=True)
 @click.option(
+    "--enc-blocks", default=1, show_default=True, help="Residual blocks at the encoder's 1/8 scale."
+)
+@click.option(
+    "--dec-blocks", default=1, show_default=True, help="Residual blocks at the decoder's 1/8 scale."
+)
+@click.option(
+    "--dropout-unit",
+    type=click.Choice(["example", "tile"]),
+    default="example",
+    show_default=True,
+    help="Draw the quantizer-dropout depth per example or per 32x32 tile.",
+)
+@click.option(
+    "--rate-lambda",
+    default=0.0,
+    show_default=True,
+    help="Largest rate weight for entropy-constrained code choice in training (0: off).",
+)
+@click.option(
+    "--train-device",
+    default="cpu",
+    show_default=True,
+    help="Where training runs: cpu or cuda. Seeded runs repeat exactly on the same device.",
+)
+@click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -95,6 +120,13 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="JSON-lines log of losses, PSNR and codebook usage [default: OUT with .log.jsonl].",
+)
+@click.option("--latent-dim", default=32, show_default=True, help="Values per latent position.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=None,
+    help="Stop after this many minutes (checkpointed) and write the model as it is.",
 )
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
@@ -109,8 +141,15 @@ def train(
     seed: int,
     stages: int,
     codebook_size: int,
+    enc_blocks: int,
+    dec_blocks: int,
+    dropout_unit: str,
+    rate_lambda: float,
+    train_device: str,
     checkpoint: Path | None,
     log: Path | None,
+    latent_dim: int,
+    time_limit: float | None,
     threads: int | None,
     force: bool,
 ) -> None:
@@ -126,6 +165,7 @@ def train(
     import torch
     from tqdm import tqdm
 
+    from .codec import resolve_device
     from .container import valid_model_name
     from .model import ModelConfig
     from .train import TrainConfig
@@ -137,8 +177,22 @@ def train(
     check_writable(str(out), force)
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr, seed=seed)
-    model_cfg = ModelConfig(stages=stages, codebook_size=codebook_size)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        seed=seed,
+        dropout_unit=dropout_unit,
+        rate_lambda=rate_lambda,
+    )
+    model_cfg = ModelConfig(
+        stages=stages,
+        codebook_size=codebook_size,
+        latent_dim=latent_dim,
+        enc_blocks=enc_blocks,
+        dec_blocks=dec_blocks,
+    )
     card = run_training(
         data,
         out,
@@ -148,6 +202,8 @@ def train(
         checkpoint=checkpoint or out.with_suffix(".ckpt.safetensors"),
         log=log or out.with_suffix(".log.jsonl"),
         progress=lambda r, **kw: tqdm(r, unit="step", **kw),
+        device=str(resolve_device(train_device)),
+        time_limit=time_limit * 60 if time_limit else None,
     )
     val = card["final_val"]
     click.echo(
@@ -163,7 +219,7 @@ def train(
     "--quality",
     default=3,
     show_default=True,
-    help="Residual stages sent: 1 (smallest file) to 8 (best quality).",
+    help="Residual stages sent: 1 (smallest file) to the model's stages (12 for vqcodec-base-v2).",
 )
 @click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
 @DEVICE

@@ -26,6 +26,8 @@ class ModelConfig:
     latent_dim: int = 32
     stages: int = 8
     codebook_size: int = 256
+    enc_blocks: int = 1
+    dec_blocks: int = 1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -39,6 +41,8 @@ class ModelConfig:
             latent_dim=int(raw["latent_dim"]),
             stages=int(raw["stages"]),
             codebook_size=int(raw["codebook_size"]),
+            enc_blocks=int(raw.get("enc_blocks", 1)),
+            dec_blocks=int(raw.get("dec_blocks", 1)),
         )
         if (
             len(cfg.channels) != 3
@@ -46,6 +50,8 @@ class ModelConfig:
             or not 1 <= cfg.latent_dim <= 256
             or not 1 <= cfg.stages <= 255
             or not 2 <= cfg.codebook_size <= 65536
+            or not 0 <= cfg.enc_blocks <= 16
+            or not 0 <= cfg.dec_blocks <= 16
         ):
             raise ValueError(f"architecture out of bounds: {cfg}")
         return cfg
@@ -86,7 +92,7 @@ def make_encoder(cfg: ModelConfig) -> nn.Sequential:
         nn.Conv2d(c0, c1, 4, stride=2, padding=1),
         GDN(c1),
         nn.Conv2d(c1, c2, 4, stride=2, padding=1),
-        ResBlock(c2),
+        *(ResBlock(c2) for _ in range(cfg.enc_blocks)),
         nn.Conv2d(c2, cfg.latent_dim, 3, padding=1),
     )
 
@@ -95,7 +101,7 @@ def make_decoder(cfg: ModelConfig) -> nn.Sequential:
     c0, c1, c2 = cfg.channels
     return nn.Sequential(
         nn.Conv2d(cfg.latent_dim, c2, 3, padding=1),
-        ResBlock(c2),
+        *(ResBlock(c2) for _ in range(cfg.dec_blocks)),
         nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
         GDN(c1, inverse=True),
         nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1),
@@ -138,34 +144,52 @@ class VQVAE(nn.Module):
         """Image ``[B, 3, 8h, 8w]`` (unclamped) from a latent grid ``[B, D, h, w]``."""
         return self.decoder(z) + 0.5
 
-    def indices(self, x: torch.Tensor, stages: int) -> torch.Tensor:
-        """Codebook indices ``[B, stages, H/8, W/8]`` for images ``x``."""
+    def indices(
+        self, x: torch.Tensor, stages: int, lam: float = 0.0, bits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Codebook indices ``[B, stages, H/8, W/8]`` for images ``x``.
+
+        ``lam`` and ``bits`` make the choice entropy-constrained (see ``ResidualVQ.quantize``).
+        """
         z = self.encode(x)
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        idx = self.quantizer.quantize(flat, stages)
+        idx = self.quantizer.quantize(flat, stages, lam, bits)
         return idx.reshape(b, h, w, stages).permute(0, 3, 1, 2)
 
-    def reconstruct(self, indices: torch.Tensor) -> torch.Tensor:
-        """Image from indices ``[B, S, h, w]``, using the first S codebooks."""
+    def reconstruct(
+        self, indices: torch.Tensor, levels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Image from indices ``[B, S, h, w]``, using the first S codebooks.
+
+        ``levels`` ``[B, h, w]``, if given, is the number of stages used at each position.
+        """
         b, s, h, w = indices.shape
         flat = indices.permute(0, 2, 3, 1).reshape(-1, s)
-        z = self.quantizer.dequantize(flat).reshape(b, h, w, -1).permute(0, 3, 1, 2)
+        per_row = None if levels is None else levels.reshape(-1)
+        z = self.quantizer.dequantize(flat, per_row).reshape(b, h, w, -1).permute(0, 3, 1, 2)
         return self.decode(z)
 
     def forward(
-        self, x: torch.Tensor, active: torch.Tensor, generator: torch.Generator
+        self,
+        x: torch.Tensor,
+        active: torch.Tensor,
+        generator: torch.Generator,
+        lam: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training pass with quantizer dropout: ``active[b]`` levels for example b.
+        """Training pass with quantizer dropout.
 
-        Returns the reconstruction, the commitment loss ``mean ||z_e - sg[z_q]||^2``
-        and the indices ``[N, stages]`` (rows of latent vectors).
+        ``active`` is the number of levels used: ``[B]`` per example, or ``[B, h, w]``
+        per latent position. ``lam`` ``[B]``, if given, is each example's rate weight
+        for entropy-constrained code choice. Returns the reconstruction, the commitment
+        loss ``mean ||z_e - sg[z_q]||^2`` and the indices ``[N, stages]`` (rows of latents).
         """
         z_e = self.encode(x)
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
-        per_row = active.repeat_interleave(h * w)
-        q, idx = self.quantizer(flat, per_row, generator)
+        per_row = active.repeat_interleave(h * w) if active.dim() == 1 else active.reshape(-1)
+        lam_rows = lam.repeat_interleave(h * w) if lam is not None else None
+        q, idx = self.quantizer(flat, per_row, generator, lam_rows)
         commitment = (flat - q).pow(2).mean()
         z_q = flat + (q - flat).detach()
         z_q = z_q.reshape(b, h, w, d).permute(0, 3, 1, 2)

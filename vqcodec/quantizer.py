@@ -12,17 +12,36 @@ import torch
 from torch import nn
 
 
-def nearest_code(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest code (squared L2) for each row of ``x``, in float32."""
+def nearest_code(
+    x: torch.Tensor,
+    codebook: torch.Tensor,
+    lam: torch.Tensor | None = None,
+    bits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Index of the nearest code (squared L2) for each row of ``x``, in float32.
+
+    With ``lam`` (per row) and ``bits`` (per code) the choice is entropy-constrained:
+    it minimises ``||x - c||^2 / (dim * energy) + lam * bits``, where ``energy`` is the
+    codebook's mean squared entry, so ``lam`` does not depend on the latent scale.
+    """
     x = x.float()
     codebook = codebook.float()
     dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ codebook.t() + codebook.pow(2).sum(1)[None, :]
+    if lam is not None and bits is not None:
+        energy = codebook.pow(2).mean().clamp(min=1e-12) * codebook.shape[1]
+        dist = dist / energy + lam.float()[:, None] * bits.float()[None, :]
     return dist.argmin(1)
+
+
+def code_bits(counts: torch.Tensor) -> torch.Tensor:
+    """Ideal code lengths ``-log2(count / total)`` in bits, per code."""
+    counts = counts.double().clamp(min=1e-9)
+    return -(counts / counts.sum()).log2()
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
     """Plain k-means on the rows of ``x``; empty clusters keep their previous centre."""
-    pick = torch.randint(0, x.shape[0], (k,), generator=generator)
+    pick = torch.randint(0, x.shape[0], (k,), generator=generator).to(x.device)
     centres = x[pick].clone()
     for _ in range(iters):
         idx = nearest_code(x, centres)
@@ -52,21 +71,37 @@ class ResidualVQ(nn.Module):
         self.register_buffer("ema_sum", self.codebooks.clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
-    def quantize(self, z: torch.Tensor, stages: int) -> torch.Tensor:
-        """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding)."""
+    def quantize(
+        self,
+        z: torch.Tensor,
+        stages: int,
+        lam: float = 0.0,
+        bits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding).
+
+        With ``lam > 0`` and ``bits`` ``[stages, K]`` (code lengths of the entropy
+        tables) each stage picks the code that minimises distortion + ``lam`` * bits.
+        """
         residual = z.float()
+        rate = lam > 0 and bits is not None
+        lam_rows = torch.full((z.shape[0],), float(lam), device=z.device) if rate else None
         out = []
         for s in range(stages):
-            idx = nearest_code(residual, self.codebooks[s])
+            idx = nearest_code(residual, self.codebooks[s], lam_rows, bits[s] if rate else None)
             residual = residual - self.codebooks[s][idx]
             out.append(idx)
         return torch.stack(out, 1)
 
-    def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
-        """Sum of the codes named by ``indices`` ``[N, stages]``; returns ``[N, dim]``."""
+    def dequantize(self, indices: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of the codes named by ``indices`` ``[N, stages]``; returns ``[N, dim]``.
+
+        ``levels`` ``[N]``, if given, is how many stages row n uses; later ones add nothing.
+        """
         total = torch.zeros(indices.shape[0], self.dim, device=self.codebooks.device)
         for s in range(indices.shape[1]):
-            total = total + self.codebooks[s][indices[:, s]]
+            code = self.codebooks[s][indices[:, s]]
+            total = total + (code if levels is None else code * (levels > s)[:, None])
         return total
 
     @torch.no_grad()
@@ -81,12 +116,18 @@ class ResidualVQ(nn.Module):
         self.initialized.fill_(True)
 
     def forward(
-        self, z: torch.Tensor, active: torch.Tensor, generator: torch.Generator
+        self,
+        z: torch.Tensor,
+        active: torch.Tensor,
+        generator: torch.Generator,
+        lam: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: quantized sum (no gradient) and indices ``[N, stages]``.
 
         ``active[n]`` is the number of levels used for row n (quantizer dropout);
         levels at or past it contribute nothing and do not update the codebooks.
+        ``lam[n]``, if given, makes row n's choices entropy-constrained, with code
+        lengths taken from the running usage counts.
         """
         with torch.no_grad():
             z = z.detach().float()
@@ -96,7 +137,8 @@ class ResidualVQ(nn.Module):
             quantized = torch.zeros_like(z)
             indices = []
             for s in range(self.stages):
-                idx = nearest_code(residual, self.codebooks[s])
+                bits = code_bits(self.ema_count[s]) if lam is not None else None
+                idx = nearest_code(residual, self.codebooks[s], lam, bits)
                 use = active > s
                 code = self.codebooks[s][idx] * use[:, None]
                 if self.training:
@@ -111,13 +153,13 @@ class ResidualVQ(nn.Module):
     ) -> None:
         """Move codebook ``s`` toward the mean of the rows assigned to each code."""
         counts = torch.bincount(idx, minlength=self.size).float()
-        sums = torch.zeros(self.size, self.dim).index_add_(0, idx, x)
+        sums = torch.zeros(self.size, self.dim, device=x.device).index_add_(0, idx, x)
         self.ema_count[s].mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.ema_sum[s].mul_(self.decay).add_(sums, alpha=1 - self.decay)
         self.codebooks[s] = self.ema_sum[s] / self.ema_count[s].clamp(min=1e-5)[:, None]
         dead = (self.ema_count[s] < self.dead_threshold).nonzero().flatten()
         if len(dead) and len(x):
-            pick = torch.randint(0, x.shape[0], (len(dead),), generator=generator)
+            pick = torch.randint(0, x.shape[0], (len(dead),), generator=generator).to(x.device)
             self.codebooks[s][dead] = x[pick]
             self.ema_sum[s][dead] = x[pick] * self.dead_threshold
             self.ema_count[s][dead] = self.dead_threshold

@@ -13,7 +13,7 @@ from .errors import ModelMismatchError, VQCodecError
 from .weights import Model, load_model
 
 MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = "vqcodec-base-v1"
+DEFAULT_MODEL = "vqcodec-base-v2"
 
 
 def shipped() -> list[str]:

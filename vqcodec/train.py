@@ -24,7 +24,8 @@ from safetensors.torch import save_file
 
 from .errors import VQCodecError
 from .metrics import psnr
-from .model import TILE, VQVAE, ModelConfig
+from .model import LATENT_TILE, TILE, VQVAE, ModelConfig
+from .quantizer import code_bits
 from .transform import encode_indices
 from .weights import round_weights, save_model
 
@@ -43,6 +44,8 @@ class TrainConfig:
     clip: float = 0.1
     beta: float = 0.25
     dropout_p: float = 0.5
+    dropout_unit: str = "example"
+    rate_lambda: float = 0.0
     seed: int = 0
     log_every: int = 250
     checkpoint_every: int = 500
@@ -86,6 +89,21 @@ def sample_active(n: int, stages: int, p: float, gen: torch.Generator) -> torch.
     return torch.where(drop, levels, torch.full_like(levels, stages))
 
 
+def sample_levels(cfg: TrainConfig, stages: int, gen: torch.Generator) -> torch.Tensor:
+    """Levels per example ``[B]``, or per latent position ``[B, h, w]`` drawn per 32x32 tile.
+
+    Per-tile dropout teaches the decoder latent grids whose depth varies from tile to
+    tile, which is what an encoder choosing each tile's depth produces.
+    """
+    if cfg.dropout_unit == "example":
+        return sample_active(cfg.batch_size, stages, cfg.dropout_p, gen)
+    tiles = cfg.crop // TILE
+    active = sample_active(cfg.batch_size * tiles * tiles, stages, cfg.dropout_p, gen)
+    active = active.reshape(cfg.batch_size, tiles, 1, tiles, 1)
+    grid = active.expand(-1, -1, LATENT_TILE, -1, LATENT_TILE)
+    return grid.reshape(cfg.batch_size, tiles * LATENT_TILE, tiles * LATENT_TILE)
+
+
 def usage(indices: torch.Tensor, size: int) -> tuple[list[float], list[int]]:
     """Per-stage perplexity (2^entropy of the histogram) and number of codes used."""
     perplexity, used = [], []
@@ -98,7 +116,7 @@ def usage(indices: torch.Tensor, size: int) -> tuple[list[float], list[int]]:
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 @torch.no_grad()
@@ -118,14 +136,26 @@ def validate(net: VQVAE, val: torch.Tensor) -> dict:
     return out
 
 
-def count_tables(net: VQVAE, images: list[torch.Tensor]) -> np.ndarray:
-    """Add-one smoothed histograms ``[stages, K]`` of the indices of whole images."""
+def count_tables(
+    net: VQVAE, images: list[torch.Tensor], rate_lambda: float = 0.0, device: str = "cpu"
+) -> np.ndarray:
+    """Add-one smoothed histograms ``[stages, K]`` of the indices of whole images.
+
+    A model trained with a rate term is counted at five rate weights from 0 to
+    ``rate_lambda``, so the one shipped table fits every encoder setting; each pass
+    codes with the tables of the pass before (the first with its usage counts).
+    """
     net.eval()
-    counts = np.ones((net.cfg.stages, net.cfg.codebook_size), dtype=np.int64)
-    for img in images:
-        idx = encode_indices(net, img.permute(1, 2, 0).numpy(), net.cfg.stages)
-        for s in range(net.cfg.stages):
-            counts[s] += np.bincount(idx[s].ravel(), minlength=net.cfg.codebook_size)
+    size = net.cfg.codebook_size
+    counts = np.ones((net.cfg.stages, size), dtype=np.int64)
+    lams = np.linspace(0.0, rate_lambda, 5) if rate_lambda > 0 else [0.0]
+    bits = torch.stack([code_bits(c) for c in net.quantizer.ema_count]).to(device)
+    for lam in lams:
+        for img in images:
+            pixels = img.permute(1, 2, 0).cpu().numpy()
+            idx = encode_indices(net, pixels, net.cfg.stages, device, float(lam), bits)
+            for s in range(net.cfg.stages):
+                counts[s] += np.bincount(idx[s].ravel(), minlength=size)
     return counts
 
 
@@ -194,21 +224,31 @@ def train(
     checkpoint: str | Path | None = None,
     log: str | Path | None = None,
     progress: Callable | None = None,
+    device: str = "cpu",
+    time_limit: float | None = None,
 ) -> dict:
     """Train a model on the images in ``data`` and write it to ``out``; returns its card.
 
     ``checkpoint`` is written every ``cfg.checkpoint_every`` steps and, if it exists
     when training starts, resumed from. ``log`` receives one JSON line per log step.
     ``progress`` wraps the step range (for example ``tqdm``'s constructor).
+    ``device`` is ``cpu`` or ``cuda``; seeded runs repeat exactly on the same device.
+    ``time_limit`` (seconds) stops early, checkpointed, and still writes the model; the
+    card then records the step reached (a short run to compare designs, not to ship).
     """
     cfg, model_cfg = cfg or TrainConfig(), model_cfg or ModelConfig()
     if cfg.crop % TILE or cfg.crop < TILE:
         raise VQCodecError(f"crop must be a positive multiple of {TILE}")
+    if cfg.dropout_unit not in ("example", "tile"):
+        raise VQCodecError("dropout_unit must be 'example' or 'tile'")
+    if device != "cpu":
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    images = load_images(data, cfg.crop)
+    images = [img.to(device) for img in load_images(data, cfg.crop)]
     val = sample_crops(images, 16, cfg.crop, torch.Generator().manual_seed(cfg.seed + 1))
-    net = VQVAE(model_cfg)
+    net = VQVAE(model_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     ckpt = Path(checkpoint) if checkpoint else None
     start, elapsed = 0, 0.0
@@ -219,14 +259,19 @@ def train(
     bar = progress(steps, initial=start, total=cfg.steps) if progress else steps
     net.train()
     t0 = time.perf_counter() - elapsed
+    stop_at = time.perf_counter() + time_limit if time_limit else math.inf
+    done = start
     window = []
     try:
         for step in bar:
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
             x = sample_crops(images, cfg.batch_size, cfg.crop, gen)
-            active = sample_active(cfg.batch_size, model_cfg.stages, cfg.dropout_p, gen)
-            x_hat, commitment, idx = net(x, active, gen)
+            active = sample_levels(cfg, model_cfg.stages, gen).to(device)
+            lam = None
+            if cfg.rate_lambda > 0:
+                lam = (torch.rand(cfg.batch_size, generator=gen) * cfg.rate_lambda).to(device)
+            x_hat, commitment, idx = net(x, active, gen, lam)
             mse = (x_hat - x).pow(2).mean()
             loss = mse + cfg.beta * commitment
             opt.zero_grad(set_to_none=True)
@@ -254,20 +299,27 @@ def train(
                     log_file.flush()
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(psnr=record["train_psnr"], val=record["val"]["psnr"][-1])
-            if ckpt is not None and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            out_of_time = time.perf_counter() > stop_at
+            if ckpt is not None and (
+                done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time
+            ):
                 save_checkpoint(ckpt, done, net, opt, gen, cfg, time.perf_counter() - t0)
+            if out_of_time:
+                break
     finally:
         if log_file:
             log_file.close()
     seconds = time.perf_counter() - t0
     round_weights(net)
-    counts = count_tables(net, images)
+    counts = count_tables(net, images, cfg.rate_lambda, device)
     card = {
         "train": asdict(cfg),
         "data": str(data),
         "images": len(images),
+        "steps_done": done,
         "wall_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if device != "cpu" else "cpu",
         "final_val": validate(net, val),
     }
     save_model(out, name, net, counts, card)
