@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 import vqcodec
-from vqcodec import codec, container, entropy
+from vqcodec import codec, container
 from vqcodec.images import to_pixels
 from vqcodec.metrics import psnr
 from vqcodec.train import IMAGE_SUFFIXES
@@ -55,7 +55,7 @@ def evaluate(folder: Path, model_name: str | None, device: str) -> dict:
             f = container.parse(data)
             idx = codec.decode_streams(f, model)
             payload = sum(32 * len(w) for w in f.streams)
-            ideal = sum(entropy.ideal_bits(idx[s], model.counts[s]) for s in range(q))
+            ideal = sum(codec.ideal_bits(idx, model))
             rows[q].append(
                 {
                     "image": path.name,

@@ -29,6 +29,14 @@ def rd_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def where(card: dict) -> str:
+    """Where training ran, as recorded in the model's card."""
+    device = card.get("device", "cpu")
+    if device == "cpu":
+        return f"{card['threads']} CPU threads (this 2-core machine)"
+    return f"one {device} GPU"
+
+
 def render(name: str, result: dict, command: str) -> str:
     model = vqcodec.get_model(name)
     card, cfg = model.card, model.net.cfg
@@ -39,10 +47,10 @@ def render(name: str, result: dict, command: str) -> str:
 
 - **Codebook version** (fingerprint in every .vqc header): `{model.version}`
 - **Architecture**: encoder per 32x32 tile (5x5/2 conv, GDN, 4x4/2 conv, GDN, 4x4/2 conv,
-  residual block, 3x3 conv) with channels {list(cfg.channels)}; latent grid at 1/8 with
-  {cfg.latent_dim} values per position; residual VQ of {cfg.stages} stages x
-  {cfg.codebook_size} codes; decoder mirrored (3x3 conv, residual block, three 4x4/2
-  transposed convs with inverse GDN) over the whole latent grid.
+  {cfg.enc_blocks} residual block(s), 3x3 conv) with channels {list(cfg.channels)}; latent
+  grid at 1/8 with {cfg.latent_dim} values per position; residual VQ of {cfg.stages} stages x
+  {cfg.codebook_size} codes; decoder mirrored (3x3 conv, {cfg.dec_blocks} residual block(s),
+  three 4x4/2 transposed convs with inverse GDN) over the whole latent grid.
   {sum(p.numel() for p in model.net.parameters()) / 1e6:.2f} M parameters, stored as float16
   (codebooks float32).
 - **Quality levels**: 1..{cfg.stages} = number of residual stages sent.
@@ -59,9 +67,10 @@ def render(name: str, result: dict, command: str) -> str:
     } crops (mirrored), Adam, peak lr {train["lr"]} ({train["warmup"]} warm-up steps, cosine
   decay to a tenth), gradient norm clipped at {train.get("clip", "n/a")}, loss
   `mse + {train["beta"]} * commitment`, EMA codebooks (decay 0.99, k-means init, dead codes
-  below an EMA count of 1 replaced), quantizer dropout p = {train["dropout_p"]}.
-- **Wall time**: {card["wall_seconds"] / 60:.1f} min on {card["threads"]} CPU threads
-  (this 2-core machine), without the final table pass.
+  below an EMA count of 1 replaced), quantizer dropout p = {train["dropout_p"]} drawn per
+  {train.get("dropout_unit", "example")}.
+- **Wall time**: {card["wall_seconds"] / 60:.1f} min on {where(card)}, without the final
+  table pass.{" " + card["note"].capitalize() + "." if card.get("note") else ""}
 - **Entropy tables**: add-one smoothed histograms of each stage's indices over the whole
   training images, stored as int32 (`entropy.counts`).
 - **Validation (16 fixed training crops) at the end**, PSNR per number of stages:
@@ -82,11 +91,10 @@ perplexity):
 | codes used | {" | ".join(str(u) for u in usage["codes_used"])} |
 | perplexity | {" | ".join(str(p) for p in usage["perplexity"])} |
 
-## Limits
+## Comparisons
 
-A first model, trained briefly on two CPU cores. How it compares with JPEG, WebP, JPEG 2000,
-AVIF and JPEG XL is measured by `vqcodec bench` (see benchmarks/README.md) and summarised
-in the README.
+How it compares with JPEG, WebP, JPEG 2000, AVIF and JPEG XL is measured by `vqcodec bench`
+(see benchmarks/README.md) and summarised in the README.
 """
 
 

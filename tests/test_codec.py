@@ -190,3 +190,26 @@ def test_thread_count_does_not_change_the_file(photo):
     finally:
         torch.set_num_threads(threads)
     assert one == two
+
+
+def test_shipped_default_uses_context_coding_and_v1_files_still_decode(photo):
+    """The default model codes with context tables (coder 2); a vqcodec-base-v1 file
+    (coder 1) still decodes, and claiming coder 2 for it is refused, not misdecoded."""
+    data = vqcodec.compress(photo, 3)
+    coder_at = 6 + data[5] + 16 + 11
+    assert data[coder_at] == 2
+    old = vqcodec.compress(photo, 3, model="vqcodec-base-v1")
+    assert old[6 + old[5] + 16 + 11] == 1
+    assert np.asarray(vqcodec.decompress(old)).shape == photo.shape
+    with pytest.raises(FormatError, match="context tables"):
+        vqcodec.decompress(_with_header(old, 6 + old[5] + 16 + 11, b"\x02"))
+
+
+def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
+    from vqcodec import codec, container
+
+    f = container.parse(vqcodec.compress(photo, 4))
+    idx = codec.decode_streams(f, model)
+    plain = sum(vqcodec.entropy.ideal_bits(idx[s], model.counts[s]) for s in range(4))
+    coded = 32 * sum(len(w) for w in f.streams)
+    assert coded < plain

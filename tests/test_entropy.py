@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vqcodec import entropy
+from vqcodec.errors import FormatError
 
 
 def test_round_trip_and_rate_close_to_ideal():
@@ -32,3 +34,42 @@ def test_symbols_with_tiny_counts_stay_codable():
     symbols = np.array([3, 0, 0, 2, 1], dtype=np.int32)
     words = entropy.encode(symbols, counts)
     assert np.array_equal(entropy.decode(words, counts, 5), symbols)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2, 5])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (13, 40), (300, 70)])
+def test_context_coding_round_trips_and_reaches_its_ideal_rate(stage, shape):
+    rng = np.random.default_rng(stage)
+    k = 32
+    counts = rng.integers(1, 100, k)
+    tables = rng.integers(1, 60, (k, k))
+    tables[np.arange(k), np.arange(k)] = 2000  # contexts that predict well
+    previous = rng.integers(0, k, shape)
+    symbols = np.where(rng.random(shape) < 0.7, previous, rng.integers(0, k, shape))
+    words = entropy.encode_stage(symbols, stage, counts, tables, previous)
+    back = entropy.decode_stage(words, stage, counts, tables, previous, shape)
+    assert np.array_equal(back, symbols)
+    ideal = entropy.ideal_bits_stage(symbols, stage, counts, tables, previous)
+    assert ideal <= 32 * len(words) <= ideal * 1.01 + 64
+
+
+def test_context_coding_uses_its_contexts():
+    """Indices equal to their context cost far less than under the plain table."""
+    k, shape = 64, (32, 32)
+    counts = np.ones(k, dtype=np.int64)
+    tables = np.ones((k, k), dtype=np.int64) + 5000 * np.eye(k, dtype=np.int64)
+    previous = np.random.default_rng(0).integers(0, k, shape)
+    words = entropy.encode_stage(previous, 3, counts, tables, previous)
+    assert 32 * len(words) < 0.2 * entropy.ideal_bits(previous, counts)
+
+
+def test_garbage_context_stream_gives_indices_or_format_error():
+    k, shape = 16, (8, 8)
+    tables = np.ones((k, k), dtype=np.int64)
+    words = np.full(3, 0xFFFFFFFF, dtype=np.uint32)
+    for stage, previous in ((0, None), (4, np.zeros(shape, dtype=np.int32))):
+        try:
+            out = entropy.decode_stage(words, stage, np.ones(k), tables, previous, shape)
+        except FormatError:
+            continue
+        assert out.shape == shape and 0 <= out.min() and out.max() < k

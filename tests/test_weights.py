@@ -67,3 +67,24 @@ def test_absurd_architecture_is_refused_before_allocating(saved, tmp_path):
 def test_model_names_must_fit_the_header(tmp_path):
     with pytest.raises(VQCodecError, match="invalid model name"):
         save_model(tmp_path / "x.safetensors", "bad name!", VQVAE(TINY), np.ones((2, 16)), {})
+
+
+def test_context_tables_round_trip_and_are_fingerprinted(tmp_path):
+    torch.manual_seed(0)
+    net = VQVAE(TINY)
+    counts = np.ones((2, 16), dtype=np.int64)
+    context = np.random.default_rng(0).integers(1, 9, (2, 16, 16))
+    path = tmp_path / "ctx.safetensors"
+    fp = save_model(path, "ctx", net, counts, {}, context)
+    m = load_model(path)
+    assert np.array_equal(m.context_counts, context) and m.fingerprint == fp
+    assert fp != save_model(tmp_path / "plain.safetensors", "ctx", net, counts, {})
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors["entropy.context_counts"][1, 2, 3] += 1
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(ModelMismatchError):
+        load_model(tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError):
+        save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context[:, :4])

@@ -57,7 +57,7 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
     h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
     indices = encode_indices(model.net.to(dev), rgb, quality, dev)
-    streams = tuple(entropy.encode(indices[s], model.counts[s]) for s in range(quality))
+    streams = encode_streams(indices, model)
     return container.write(
         container.VQCFile(
             model=model.name,
@@ -67,7 +67,9 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
             mode=mode,
             tile=TILE,
             downsample=DOWNSAMPLE,
-            coder=container.CODER_RANGE,
+            coder=container.CODER_RANGE
+            if model.context_counts is None
+            else container.CODER_CONTEXT,
             symbols=tuple(indices[0].size for _ in range(quality)),
             streams=streams,
             alpha=alpha,
@@ -75,14 +77,48 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
     )
 
 
+def encode_streams(indices: np.ndarray, model: Model) -> tuple[np.ndarray, ...]:
+    """Range-code each stage of ``indices`` ``[stages, rows, cols]``: coder 2 when the model
+    has context tables, else coder 1."""
+    if model.context_counts is None:
+        return tuple(entropy.encode(idx, model.counts[s]) for s, idx in enumerate(indices))
+    return tuple(
+        entropy.encode_stage(
+            idx, s, model.counts[s], model.context_counts[s], indices[s - 1] if s else None
+        )
+        for s, idx in enumerate(indices)
+    )
+
+
+def ideal_bits(indices: np.ndarray, model: Model) -> list[float]:
+    """Per stage, the bits an ideal coder would spend on ``indices`` under the tables
+    :func:`encode_streams` uses (to measure the range coder's overhead)."""
+    if model.context_counts is None:
+        return [entropy.ideal_bits(idx, model.counts[s]) for s, idx in enumerate(indices)]
+    return [
+        entropy.ideal_bits_stage(
+            idx, s, model.counts[s], model.context_counts[s], indices[s - 1] if s else None
+        )
+        for s, idx in enumerate(indices)
+    ]
+
+
 def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]``."""
     if f.stages > model.stages:
         raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
+    context = f.coder == container.CODER_CONTEXT
+    if context and model.context_counts is None:
+        raise FormatError(f"file uses context coding but model {model.name} has no context tables")
     rows, cols = f.grid
     out = np.empty((f.stages, rows, cols), dtype=np.int32)
     for s, words in enumerate(f.streams):
-        out[s] = entropy.decode(words, model.counts[s], rows * cols).reshape(rows, cols)
+        if context:
+            previous = out[s - 1] if s else None
+            tables = model.context_counts[s]
+            out[s] = entropy.decode_stage(words, s, model.counts[s], tables, previous, (rows, cols))
+        else:
+            out[s] = entropy.decode(words, model.counts[s], rows * cols).reshape(rows, cols)
     return out
 
 

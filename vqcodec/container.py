@@ -19,6 +19,8 @@ from .errors import FormatError
 MAGIC = b"\x89VQC"
 VERSION = 1
 CODER_RANGE = 1
+CODER_CONTEXT = 2
+CODERS = (CODER_RANGE, CODER_CONTEXT)
 MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODE_NAMES = {v: k for k, v in MODES.items()}
 FINGERPRINT_BYTES = 16
@@ -139,7 +141,7 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
         raise FormatError(f"unknown mode code {mode}")
     if (tile, down) != (32, 8):
         raise FormatError(f"unsupported tile size {tile} / downsampling {down}")
-    if coder != CODER_RANGE:
+    if coder not in CODERS:
         raise FormatError(f"unknown entropy coder {coder}")
     if not 1 <= stages <= 255:
         raise FormatError(f"invalid number of stages {stages}")

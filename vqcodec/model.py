@@ -144,17 +144,12 @@ class VQVAE(nn.Module):
         """Image ``[B, 3, 8h, 8w]`` (unclamped) from a latent grid ``[B, D, h, w]``."""
         return self.decoder(z) + 0.5
 
-    def indices(
-        self, x: torch.Tensor, stages: int, lam: float = 0.0, bits: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Codebook indices ``[B, stages, H/8, W/8]`` for images ``x``.
-
-        ``lam`` and ``bits`` make the choice entropy-constrained (see ``ResidualVQ.quantize``).
-        """
+    def indices(self, x: torch.Tensor, stages: int) -> torch.Tensor:
+        """Codebook indices ``[B, stages, H/8, W/8]`` for images ``x``."""
         z = self.encode(x)
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        idx = self.quantizer.quantize(flat, stages, lam, bits)
+        idx = self.quantizer.quantize(flat, stages)
         return idx.reshape(b, h, w, stages).permute(0, 3, 1, 2)
 
     def reconstruct(

@@ -71,24 +71,12 @@ class ResidualVQ(nn.Module):
         self.register_buffer("ema_sum", self.codebooks.clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
-    def quantize(
-        self,
-        z: torch.Tensor,
-        stages: int,
-        lam: float = 0.0,
-        bits: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding).
-
-        With ``lam > 0`` and ``bits`` ``[stages, K]`` (code lengths of the entropy
-        tables) each stage picks the code that minimises distortion + ``lam`` * bits.
-        """
+    def quantize(self, z: torch.Tensor, stages: int) -> torch.Tensor:
+        """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding)."""
         residual = z.float()
-        rate = lam > 0 and bits is not None
-        lam_rows = torch.full((z.shape[0],), float(lam), device=z.device) if rate else None
         out = []
         for s in range(stages):
-            idx = nearest_code(residual, self.codebooks[s], lam_rows, bits[s] if rate else None)
+            idx = nearest_code(residual, self.codebooks[s])
             residual = residual - self.codebooks[s][idx]
             out.append(idx)
         return torch.stack(out, 1)

@@ -22,10 +22,10 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from . import entropy
 from .errors import VQCodecError
 from .metrics import psnr
 from .model import LATENT_TILE, TILE, VQVAE, ModelConfig
-from .quantizer import code_bits
 from .transform import encode_indices
 from .weights import round_weights, save_model
 
@@ -136,27 +136,34 @@ def validate(net: VQVAE, val: torch.Tensor) -> dict:
     return out
 
 
-def count_tables(
-    net: VQVAE, images: list[torch.Tensor], rate_lambda: float = 0.0, device: str = "cpu"
-) -> np.ndarray:
-    """Add-one smoothed histograms ``[stages, K]`` of the indices of whole images.
+CONTEXT_PRIOR = 256
 
-    A model trained with a rate term is counted at five rate weights from 0 to
-    ``rate_lambda``, so the one shipped table fits every encoder setting; each pass
-    codes with the tables of the pass before (the first with its usage counts).
+
+def count_tables(
+    net: VQVAE, images: list[torch.Tensor], device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entropy tables from the indices of the whole training images.
+
+    Returns the plain tables ``[S, K]`` (add-one smoothed histograms, coder 1) and the
+    context tables ``[S, K, K]`` of coder 2: counts of (context, index) pairs plus
+    ``CONTEXT_PRIOR`` pseudo-counts spread like the stage's plain table (at least one
+    per cell), because most of the K*K pairs are rare in 50 photographs.
     """
     net.eval()
-    size = net.cfg.codebook_size
-    counts = np.ones((net.cfg.stages, size), dtype=np.int64)
-    lams = np.linspace(0.0, rate_lambda, 5) if rate_lambda > 0 else [0.0]
-    bits = torch.stack([code_bits(c) for c in net.quantizer.ema_count]).to(device)
-    for lam in lams:
-        for img in images:
-            pixels = img.permute(1, 2, 0).cpu().numpy()
-            idx = encode_indices(net, pixels, net.cfg.stages, device, float(lam), bits)
-            for s in range(net.cfg.stages):
-                counts[s] += np.bincount(idx[s].ravel(), minlength=size)
-    return counts
+    stages, size = net.cfg.stages, net.cfg.codebook_size
+    counts = np.ones((stages, size), dtype=np.int64)
+    pairs = np.zeros((stages, size, size), dtype=np.int64)
+    for img in images:
+        idx = encode_indices(net, img.permute(1, 2, 0).cpu().numpy(), stages, device)
+        for s in range(stages):
+            counts[s] += np.bincount(idx[s].ravel(), minlength=size)
+            if s < entropy.ABOVE_STAGES:
+                ctx, sym = idx[s][:-1], idx[s][1:]
+            else:
+                ctx, sym = idx[s - 1], idx[s]
+            np.add.at(pairs[s], (ctx.ravel(), sym.ravel()), 1)
+    prior = np.maximum(1, np.round(CONTEXT_PRIOR * counts / counts.sum(1, keepdims=True)))
+    return counts, pairs + prior[:, None, :].astype(np.int64)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -311,7 +318,7 @@ def train(
             log_file.close()
     seconds = time.perf_counter() - t0
     round_weights(net)
-    counts = count_tables(net, images, cfg.rate_lambda, device)
+    counts, context_counts = count_tables(net, images, device)
     card = {
         "train": asdict(cfg),
         "data": str(data),
@@ -322,5 +329,5 @@ def train(
         "device": torch.cuda.get_device_name() if device != "cpu" else "cpu",
         "final_val": validate(net, val),
     }
-    save_model(out, name, net, counts, card)
+    save_model(out, name, net, counts, card, context_counts)
     return card

@@ -36,24 +36,16 @@ def _blocks(rows: int, cols: int, block: tuple[int, int]):
 
 @torch.inference_mode()
 def encode_indices(
-    net: VQVAE,
-    rgb: np.ndarray,
-    stages: int,
-    device: torch.device | str = "cpu",
-    lam: float = 0.0,
-    bits: torch.Tensor | None = None,
+    net: VQVAE, rgb: np.ndarray, stages: int, device: torch.device | str = "cpu"
 ) -> np.ndarray:
-    """Indices ``int32 [stages, Hp/8, Wp/8]`` of a uint8 ``[H, W, 3]`` image padded to tiles.
-
-    ``lam`` > 0 with code lengths ``bits`` ``[stages, K]`` trades distortion for bits.
-    """
+    """Indices ``int32 [stages, Hp/8, Wp/8]`` of a uint8 ``[H, W, 3]`` image padded to tiles."""
     h, w = rgb.shape[:2]
     tile_rows, tile_cols = -(-h // TILE), -(-w // TILE)
     out = np.empty((stages, tile_rows * LATENT_TILE, tile_cols * LATENT_TILE), dtype=np.int32)
     for r0, r1, c0, c1 in _blocks(tile_rows, tile_cols, ENCODE_BLOCK):
         block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
         x = torch.from_numpy(np.array(block)).to(device)
-        idx = net.indices(x.permute(2, 0, 1)[None].float() / 255.0, stages, lam, bits)[0]
+        idx = net.indices(x.permute(2, 0, 1)[None].float() / 255.0, stages)[0]
         out[:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
             idx.cpu().numpy()
         )

@@ -27,10 +27,16 @@ FINGERPRINT_BYTES = 16
 _TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.initialized")
 
 
-def fingerprint(codebooks: np.ndarray, counts: np.ndarray) -> bytes:
-    """First 16 bytes of SHA-256 over the codebooks (float32 LE) and tables (int32 LE)."""
+def fingerprint(
+    codebooks: np.ndarray, counts: np.ndarray, context_counts: np.ndarray | None = None
+) -> bytes:
+    """First 16 bytes of SHA-256 over the codebooks (float32 LE) and tables (int32 LE),
+    then the context tables (int32 LE) when the model has them."""
     h = hashlib.sha256(b"vqcodec-codebooks-v1")
-    for arr, dtype in ((codebooks, "<f4"), (counts, "<i4")):
+    arrays = [(codebooks, "<f4"), (counts, "<i4")]
+    if context_counts is not None:
+        arrays.append((context_counts, "<i4"))
+    for arr, dtype in arrays:
         a = np.ascontiguousarray(arr, dtype=dtype)
         h.update(np.asarray(a.shape, dtype="<u4").tobytes())
         h.update(a.tobytes())
@@ -46,6 +52,7 @@ class Model:
     counts: np.ndarray  # int64 [stages, codebook_size], every entry >= 1
     fingerprint: bytes
     card: dict
+    context_counts: np.ndarray | None = None  # int64 [stages, K, K] for coder 2, or None
 
     @property
     def stages(self) -> int:
@@ -72,8 +79,18 @@ def round_weights(net: VQVAE) -> None:
                 v.copy_(v.half().float())
 
 
-def save_model(path: str | Path, name: str, net: VQVAE, counts: np.ndarray, card: dict) -> bytes:
-    """Write ``net`` and its tables to a safetensors file; returns the fingerprint."""
+def save_model(
+    path: str | Path,
+    name: str,
+    net: VQVAE,
+    counts: np.ndarray,
+    card: dict,
+    context_counts: np.ndarray | None = None,
+) -> bytes:
+    """Write ``net`` and its tables to a safetensors file; returns the fingerprint.
+
+    ``context_counts`` ``[stages, K, K]`` (optional) are the tables of coder 2.
+    """
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")
     counts = np.asarray(counts, dtype=np.int64)
@@ -87,7 +104,15 @@ def save_model(path: str | Path, name: str, net: VQVAE, counts: np.ndarray, card
         if k not in _TRAINING_ONLY
     }
     tensors["entropy.counts"] = torch.from_numpy(counts.astype(np.int32))
-    fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts)
+    if context_counts is not None:
+        context_counts = np.asarray(context_counts, dtype=np.int64)
+        k = net.cfg.codebook_size
+        if context_counts.shape != (net.cfg.stages, k, k) or context_counts.min() < 1:
+            raise ValueError("context_counts must be [stages, K, K] with every entry >= 1")
+        if context_counts.max() >= 2**31:
+            raise ValueError("context_counts must fit in int32")
+        tensors["entropy.context_counts"] = torch.from_numpy(context_counts.astype(np.int32))
+    fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts, context_counts)
     meta = {
         "format": FORMAT_TAG,
         "name": name,
@@ -113,6 +138,8 @@ def load_model(path: str | Path) -> Model:
     try:
         cfg = ModelConfig.from_json(meta["config"])
         counts = tensors.pop("entropy.counts").numpy().astype(np.int64)
+        context = tensors.pop("entropy.context_counts", None)
+        context = None if context is None else context.numpy().astype(np.int64)
         net = VQVAE(cfg)
         tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
         missing, unexpected = net.load_state_dict(tensors, strict=False)
@@ -122,7 +149,7 @@ def load_model(path: str | Path) -> Model:
         card = json.loads(meta.get("card", "{}"))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise VQCodecError(f"{path}: malformed model file ({exc})") from exc
-    actual = fingerprint(net.quantizer.codebooks.numpy(), counts)
+    actual = fingerprint(net.quantizer.codebooks.numpy(), counts, context)
     if actual != recorded:
         raise ModelMismatchError(
             f"{path}: codebook fingerprint {actual.hex()} differs from the recorded "
@@ -130,6 +157,11 @@ def load_model(path: str | Path) -> Model:
         )
     if counts.shape != (cfg.stages, cfg.codebook_size) or counts.min() < 1:
         raise VQCodecError(f"{path}: entropy tables have the wrong shape or zero counts")
+    k = cfg.codebook_size
+    if context is not None and (context.shape != (cfg.stages, k, k) or context.min() < 1):
+        raise VQCodecError(f"{path}: context tables have the wrong shape or zero counts")
     net.quantizer.initialized.fill_(True)
     net.eval()
-    return Model(name=name, net=net, counts=counts, fingerprint=actual, card=card)
+    return Model(
+        name=name, net=net, counts=counts, fingerprint=actual, card=card, context_counts=context
+    )

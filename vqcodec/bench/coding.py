@@ -17,12 +17,12 @@ def file_stats(data: bytes, model: Model) -> dict:
     The payload of stage s is its range-coded words, ``4 * len(streams[s])`` bytes;
     the header is everything else in the file except the alpha section.
     """
-    from vqcodec import codec, container, entropy
+    from vqcodec import codec, container
 
     f = container.parse(data)
     idx = codec.decode_streams(f, model)
     payload = [32 * len(words) for words in f.streams]
-    ideal = [entropy.ideal_bits(idx[s], model.counts[s]) for s in range(f.stages)]
+    ideal = codec.ideal_bits(idx, model)
     return {
         "payload_bits": payload,
         "ideal_bits": ideal,
