@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import vqcodec
+from vqcodec.weights import Model
 
 
 def rd_table(result: dict) -> str:
@@ -29,6 +30,22 @@ def rd_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def tables(model: Model) -> str:
+    """What the model's entropy tables are."""
+    plain = (
+        "add-one smoothed histograms of each stage's indices over the whole training images, "
+        "stored as int32 (`entropy.counts`)"
+    )
+    if model.context_counts is None:
+        return plain + "; coder 1."
+    return (
+        plain + ", and context tables (`entropy.context_counts`, int32 [stages, 256, 256]): "
+        "counts of (index above, index) for stages 1-2 and (previous stage's index, index) "
+        "for later stages, plus 256 pseudo-counts spread like the plain table; coder 2 "
+        "(formats/VQC.md)."
+    )
+
+
 def where(card: dict) -> str:
     """Where training ran, as recorded in the model's card."""
     device = card.get("device", "cpu")
@@ -37,7 +54,7 @@ def where(card: dict) -> str:
     return f"one {device} GPU"
 
 
-def render(name: str, result: dict, command: str) -> str:
+def render(name: str, result: dict, command: str, note: str = "") -> str:
     model = vqcodec.get_model(name)
     card, cfg = model.card, model.net.cfg
     train = card["train"]
@@ -71,8 +88,7 @@ def render(name: str, result: dict, command: str) -> str:
   {train.get("dropout_unit", "example")}.
 - **Wall time**: {card["wall_seconds"] / 60:.1f} min on {where(card)}, without the final
   table pass.{" " + card["note"].capitalize() + "." if card.get("note") else ""}
-- **Entropy tables**: add-one smoothed histograms of each stage's indices over the whole
-  training images, stored as int32 (`entropy.counts`).
+- **Entropy tables**: {tables(model)}
 - **Validation (16 fixed training crops) at the end**, PSNR per number of stages:
   {val["psnr"]}
 
@@ -91,7 +107,7 @@ perplexity):
 | codes used | {" | ".join(str(u) for u in usage["codes_used"])} |
 | perplexity | {" | ".join(str(p) for p in usage["perplexity"])} |
 
-## Comparisons
+{note}## Comparisons
 
 How it compares with JPEG, WebP, JPEG 2000, AVIF and JPEG XL is measured by `vqcodec bench`
 (see benchmarks/README.md) and summarised in the README.
@@ -103,10 +119,12 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("result", type=Path)
     ap.add_argument("--command", required=True)
+    ap.add_argument("--note", default="", help="A paragraph added before the comparisons.")
     args = ap.parse_args()
     result = json.loads(args.result.read_text())
     result["_path"] = str(args.result)
-    print(render(args.name, result, args.command))
+    note = args.note + "\n\n" if args.note else ""
+    print(render(args.name, result, args.command, note))
 
 
 if __name__ == "__main__":
