@@ -39,10 +39,11 @@ def tables(model: Model) -> str:
     if model.context_counts is None:
         return plain + "; coder 1."
     return (
-        plain + ", and context tables (`entropy.context_counts`, int32 [stages, 256, 256]): "
-        "counts of (index above, index) for stages 1-2 and (previous stage's index, index) "
-        "for later stages, plus 256 pseudo-counts spread like the plain table; coder 2 "
-        "(formats/VQC.md)."
+        plain + ", and context tables (`entropy.context_counts`, int32 [stages, 256, 256], "
+        "and `entropy.left_counts`, int32 [2, 256, 256]): counts of (index above, index) and "
+        "(index to the left, index) for stages 1-2, mixed per index, and (previous stage's "
+        "index, index) for later stages, each plus 256 pseudo-counts spread like the plain "
+        "table; coder 2 (formats/VQC.md)."
     )
 
 

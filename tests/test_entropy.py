@@ -36,21 +36,51 @@ def test_symbols_with_tiny_counts_stay_codable():
     assert np.array_equal(entropy.decode(words, counts, 5), symbols)
 
 
+def _tables(rng, k, stage):
+    tables = rng.integers(1, 60, (k, k))
+    tables[np.arange(k), np.arange(k)] = 2000  # contexts that predict well
+    left = tables.T.copy() if stage < entropy.NEIGHBOUR_STAGES else None
+    return entropy.Tables(rng.integers(1, 100, k), tables, left)
+
+
 @pytest.mark.parametrize("stage", [0, 1, 2, 5])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (13, 40), (300, 70)])
 def test_context_coding_round_trips_and_reaches_its_ideal_rate(stage, shape):
     rng = np.random.default_rng(stage)
     k = 32
-    counts = rng.integers(1, 100, k)
-    tables = rng.integers(1, 60, (k, k))
-    tables[np.arange(k), np.arange(k)] = 2000  # contexts that predict well
+    t = _tables(rng, k, stage)
     previous = rng.integers(0, k, shape)
     symbols = np.where(rng.random(shape) < 0.7, previous, rng.integers(0, k, shape))
-    words = entropy.encode_stage(symbols, stage, counts, tables, previous)
-    back = entropy.decode_stage(words, stage, counts, tables, previous, shape)
+    words = entropy.encode_stage(symbols, stage, t, previous)
+    back = entropy.decode_stage(words, stage, t, previous, shape)
     assert np.array_equal(back, symbols)
-    ideal = entropy.ideal_bits_stage(symbols, stage, counts, tables, previous)
+    ideal = entropy.ideal_bits_stage(symbols, stage, t, previous)
     assert ideal <= 32 * len(words) <= ideal * 1.01 + 64
+
+
+def test_wavefronts_visit_every_position_after_its_neighbours():
+    seen = np.full((5, 8), -1)
+    for step, (r, c) in enumerate(entropy.wavefronts(5, 8)):
+        assert np.all(np.diff(r) > 0)
+        seen[r, c] = step
+    assert seen.min() == 0
+    assert np.all(seen[1:] > seen[:-1]) and np.all(seen[:, 1:] > seen[:, :-1])
+
+
+def test_neighbour_weights_mix_above_and_left_in_integers():
+    counts = np.array([1, 1, 1])
+    above = np.array([[6, 2, 2], [1, 8, 1], [2, 2, 6]])
+    left = np.array([[1, 1, 2], [3, 3, 4], [1, 1, 8]])
+    t = entropy.Tables(counts, above, left)
+    grid = np.array([[0, 2], [1, 0]])
+    r, c = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    w = entropy.neighbour_weights(t, grid, r, c)
+    assert w.dtype == np.int64
+    assert w[0].tolist() == [1, 1, 1]  # no neighbour: plain table
+    assert w[1].tolist() == left[0].tolist()  # left only
+    assert w[2].tolist() == above[0].tolist()  # above only
+    mixed = above[2] * left[1].sum() + left[1] * above[2].sum()  # above = 2, left = 1
+    assert w[3].tolist() == mixed.tolist()
 
 
 def test_context_coding_uses_its_contexts():
@@ -59,17 +89,18 @@ def test_context_coding_uses_its_contexts():
     counts = np.ones(k, dtype=np.int64)
     tables = np.ones((k, k), dtype=np.int64) + 5000 * np.eye(k, dtype=np.int64)
     previous = np.random.default_rng(0).integers(0, k, shape)
-    words = entropy.encode_stage(previous, 3, counts, tables, previous)
+    words = entropy.encode_stage(previous, 3, entropy.Tables(counts, tables), previous)
     assert 32 * len(words) < 0.2 * entropy.ideal_bits(previous, counts)
 
 
 def test_garbage_context_stream_gives_indices_or_format_error():
     k, shape = 16, (8, 8)
-    tables = np.ones((k, k), dtype=np.int64)
+    ones = np.ones((k, k), dtype=np.int64)
     words = np.full(3, 0xFFFFFFFF, dtype=np.uint32)
     for stage, previous in ((0, None), (4, np.zeros(shape, dtype=np.int32))):
+        t = entropy.Tables(np.ones(k, dtype=np.int64), ones, ones if stage == 0 else None)
         try:
-            out = entropy.decode_stage(words, stage, np.ones(k), tables, previous, shape)
+            out = entropy.decode_stage(words, stage, t, previous, shape)
         except FormatError:
             continue
         assert out.shape == shape and 0 <= out.min() and out.max() < k

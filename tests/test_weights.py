@@ -74,17 +74,23 @@ def test_context_tables_round_trip_and_are_fingerprinted(tmp_path):
     net = VQVAE(TINY)
     counts = np.ones((2, 16), dtype=np.int64)
     context = np.random.default_rng(0).integers(1, 9, (2, 16, 16))
+    left = np.random.default_rng(1).integers(1, 9, (2, 16, 16))
     path = tmp_path / "ctx.safetensors"
-    fp = save_model(path, "ctx", net, counts, {}, context)
+    fp = save_model(path, "ctx", net, counts, {}, context, left)
     m = load_model(path)
     assert np.array_equal(m.context_counts, context) and m.fingerprint == fp
+    assert np.array_equal(m.left_counts, left)
     assert fp != save_model(tmp_path / "plain.safetensors", "ctx", net, counts, {})
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    tensors["entropy.context_counts"][1, 2, 3] += 1
-    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
-    with pytest.raises(ModelMismatchError):
-        load_model(tmp_path / "bad.safetensors")
+    for key in ("entropy.context_counts", "entropy.left_counts"):
+        altered = {k: v.clone() for k, v in tensors.items()}
+        altered[key][1, 2, 3] += 1
+        save_file(altered, str(tmp_path / "bad.safetensors"), metadata=meta)
+        with pytest.raises(ModelMismatchError):
+            load_model(tmp_path / "bad.safetensors")
     with pytest.raises(ValueError):
-        save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context[:, :4])
+        save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context[:, :4], left)
+    with pytest.raises(ValueError):
+        save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context)

@@ -77,15 +77,19 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
     )
 
 
+def stage_tables(model: Model, stage: int) -> entropy.Tables:
+    """Coder 2's tables for ``stage`` of ``model`` (which must have context tables)."""
+    left = model.left_counts[stage] if stage < entropy.NEIGHBOUR_STAGES else None
+    return entropy.Tables(model.counts[stage], model.context_counts[stage], left)
+
+
 def encode_streams(indices: np.ndarray, model: Model) -> tuple[np.ndarray, ...]:
     """Range-code each stage of ``indices`` ``[stages, rows, cols]``: coder 2 when the model
     has context tables, else coder 1."""
     if model.context_counts is None:
         return tuple(entropy.encode(idx, model.counts[s]) for s, idx in enumerate(indices))
     return tuple(
-        entropy.encode_stage(
-            idx, s, model.counts[s], model.context_counts[s], indices[s - 1] if s else None
-        )
+        entropy.encode_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
         for s, idx in enumerate(indices)
     )
 
@@ -96,9 +100,7 @@ def ideal_bits(indices: np.ndarray, model: Model) -> list[float]:
     if model.context_counts is None:
         return [entropy.ideal_bits(idx, model.counts[s]) for s, idx in enumerate(indices)]
     return [
-        entropy.ideal_bits_stage(
-            idx, s, model.counts[s], model.context_counts[s], indices[s - 1] if s else None
-        )
+        entropy.ideal_bits_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
         for s, idx in enumerate(indices)
     ]
 
@@ -115,8 +117,7 @@ def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     for s, words in enumerate(f.streams):
         if context:
             previous = out[s - 1] if s else None
-            tables = model.context_counts[s]
-            out[s] = entropy.decode_stage(words, s, model.counts[s], tables, previous, (rows, cols))
+            out[s] = entropy.decode_stage(words, s, stage_tables(model, s), previous, (rows, cols))
         else:
             out[s] = entropy.decode(words, model.counts[s], rows * cols).reshape(rows, cols)
     return out

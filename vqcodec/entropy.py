@@ -5,13 +5,24 @@ integer count tables. Both sides build the coder's model the same way,
 ``Categorical(counts.astype(np.float64), perfect=False)``, so a file decodes to
 the same indices on every machine (see ../shared/notes/constriction.md).
 
-Coder 1 uses one table per stage. Coder 2 picks, for every index, a row of the
-model's context tables ``[S, K, K]``: the index of the position above (same stage)
-for the first ``ABOVE_STAGES`` stages, whose first row uses the stage's plain
-table; the previous stage's index at the same position for later stages.
+Coder 1 uses one table per stage. Coder 2 codes each index with weights built from
+the model's context tables, all in integers so both sides get the same floats:
+
+* the first ``NEIGHBOUR_STAGES`` stages, in anti-diagonal (wavefront) order, mix the
+  row of the index above (``above[a]``) and the row of the index to the left
+  (``left[l]``) as ``above[a] * sum(left[l]) + left[l] * sum(above[a])``: the average
+  of the two conditional distributions, scaled to integers. A position with one
+  neighbour uses that neighbour's row; the first position the plain table;
+* later stages use the row of the previous stage's index at the same position, in
+  row-major order.
+
+The decoder needs each wavefront's neighbours before it, so it decodes one
+wavefront per call; the encoder, which knows every index, codes them in chunks.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import constriction
 import numpy as np
@@ -42,7 +53,7 @@ def decode(words: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int32)
 
 
-ABOVE_STAGES = 2
+NEIGHBOUR_STAGES = 2
 CHUNK_SYMBOLS = 16384
 
 
@@ -50,8 +61,8 @@ def _family():
     return constriction.stream.model.Categorical(perfect=False)
 
 
-def _rows(tables: np.ndarray, ctx: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(tables[ctx.ravel()], dtype=np.int64).astype(np.float64)
+def _floats(weights: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(weights, dtype=np.int64).astype(np.float64)
 
 
 def _chunks(rows: int, cols: int):
@@ -60,78 +71,112 @@ def _chunks(rows: int, cols: int):
     return ((r, min(r + step, rows)) for r in range(0, rows, step))
 
 
-def _contexts(symbols: np.ndarray, stage: int, previous: np.ndarray | None) -> np.ndarray:
-    """Context of every position from row 1 (above) or row 0 (previous stage) onward."""
-    return symbols[:-1] if stage < ABOVE_STAGES else previous
+def wavefronts(rows: int, cols: int):
+    """Positions ``(r, c)`` grouped by anti-diagonal ``r + c``, each with ``r`` ascending."""
+    for d in range(rows + cols - 1):
+        r = np.arange(max(0, d - cols + 1), min(rows, d + 1))
+        yield r, d - r
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Coder 2's integer tables for one stage."""
+
+    counts: np.ndarray  # [K] plain table
+    context: np.ndarray  # [K, K]: rows by the index above, or by the previous stage's index
+    left: np.ndarray | None = None  # [K, K]: rows by the index to the left (first stages)
+
+
+def neighbour_weights(t: Tables, grid: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Integer weights ``[n, K]`` for positions ``(r, c)`` from their decoded neighbours."""
+    n = len(r)
+    out = np.empty((n, t.counts.shape[0]), dtype=np.int64)
+    up, lf = r > 0, c > 0
+    above = t.context[grid[np.maximum(r - 1, 0), c]]
+    left = t.left[grid[r, np.maximum(c - 1, 0)]]
+    both = up & lf
+    out[both] = above[both] * left[both].sum(1, keepdims=True) + left[both] * above[both].sum(
+        1, keepdims=True
+    )
+    out[up & ~lf] = above[up & ~lf]
+    out[~up & lf] = left[~up & lf]
+    out[~up & ~lf] = t.counts
+    return out
+
+
+def _order(stage: int, rows: int, cols: int):
+    """Coding order of coder 2 as chunks of positions ``(r, c)``."""
+    if stage < NEIGHBOUR_STAGES:
+        return wavefronts(rows, cols)
+    grid_r, grid_c = np.divmod(np.arange(rows * cols), cols)
+    return (
+        (grid_r[r0 * cols : r1 * cols], grid_c[r0 * cols : r1 * cols])
+        for r0, r1 in _chunks(rows, cols)
+    )
+
+
+def _weights(
+    t: Tables, stage: int, grid: np.ndarray, previous: np.ndarray | None, r, c
+) -> np.ndarray:
+    if stage < NEIGHBOUR_STAGES:
+        return neighbour_weights(t, grid, r, c)
+    return t.context[previous[r, c]]
 
 
 def encode_stage(
-    symbols: np.ndarray,
-    stage: int,
-    counts: np.ndarray,
-    tables: np.ndarray,
-    previous: np.ndarray | None,
+    symbols: np.ndarray, stage: int, t: Tables, previous: np.ndarray | None
 ) -> np.ndarray:
     """Coder 2: range-code one stage's ``[rows, cols]`` indices; ``previous`` is the stage
-    before's indices (unused for the first ``ABOVE_STAGES`` stages)."""
+    before's indices (unused for the first ``NEIGHBOUR_STAGES`` stages)."""
     enc = constriction.stream.queue.RangeEncoder()
     sym = np.ascontiguousarray(symbols, dtype=np.int32)
-    ctx = _contexts(sym, stage, previous)
-    first = 1 if stage < ABOVE_STAGES else 0
-    if first:
-        enc.encode(sym[0], _model(counts))
-    rows, cols = sym.shape
-    for r0, r1 in _chunks(rows - first, cols):
-        enc.encode(sym[first + r0 : first + r1].ravel(), _family(), _rows(tables, ctx[r0:r1]))
+    rs, cs, n = [], [], 0
+    for r, c in [*_order(stage, *sym.shape), (None, None)]:
+        if r is not None:
+            rs.append(r)
+            cs.append(c)
+            n += len(r)
+        if n and (n >= CHUNK_SYMBOLS or r is None):
+            r_all, c_all = np.concatenate(rs), np.concatenate(cs)
+            w = _floats(_weights(t, stage, sym, previous, r_all, c_all))
+            enc.encode(np.ascontiguousarray(sym[r_all, c_all]), _family(), w)
+            rs, cs, n = [], [], 0
     return enc.get_compressed()
 
 
 def decode_stage(
     words: np.ndarray,
     stage: int,
-    counts: np.ndarray,
-    tables: np.ndarray,
+    t: Tables,
     previous: np.ndarray | None,
     shape: tuple[int, int],
 ) -> np.ndarray:
     """Coder 2: the inverse of :func:`encode_stage`; :class:`FormatError` on invalid data."""
-    rows, cols = shape
-    out = np.empty((rows, cols), dtype=np.int32)
+    out = np.zeros(shape, dtype=np.int32)
     try:
         dec = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
-        if stage < ABOVE_STAGES:
-            out[0] = dec.decode(_model(counts), cols)
-            for r in range(1, rows):
-                out[r] = dec.decode(_family(), _rows(tables, out[r - 1]))
-        else:
-            for r0, r1 in _chunks(rows, cols):
-                got = dec.decode(_family(), _rows(tables, previous[r0:r1]))
-                out[r0:r1] = np.asarray(got).reshape(r1 - r0, cols)
+        for r, c in _order(stage, *shape):
+            w = _floats(_weights(t, stage, out, previous, r, c))
+            out[r, c] = dec.decode(_family(), w)
     except Exception as exc:  # constriction signals invalid data with AssertionError and others
         raise FormatError(f"entropy-coded stream is invalid ({exc!r})") from exc
     return out
+
+
+def ideal_bits_stage(
+    symbols: np.ndarray, stage: int, t: Tables, previous: np.ndarray | None
+) -> float:
+    """Coder 2's ideal rate for one stage: sum of -log2 p(index | context)."""
+    sym = np.asarray(symbols)
+    bits = 0.0
+    for r, c in _order(stage, *sym.shape):
+        w = _weights(t, stage, sym, previous, r, c).astype(np.float64)
+        p = w[np.arange(len(r)), sym[r, c]] / w.sum(1)
+        bits -= float(np.log2(p).sum())
+    return bits
 
 
 def ideal_bits(symbols: np.ndarray, counts: np.ndarray) -> float:
     """Sum of -log2 p(symbol) under ``counts``: the rate an ideal coder would reach."""
     p = counts.astype(np.float64) / counts.sum()
     return float(-np.log2(p[symbols.ravel()]).sum())
-
-
-def ideal_bits_stage(
-    symbols: np.ndarray,
-    stage: int,
-    counts: np.ndarray,
-    tables: np.ndarray,
-    previous: np.ndarray | None,
-) -> float:
-    """Coder 2's ideal rate for one stage: sum of -log2 p(index | context)."""
-    sym = np.asarray(symbols)
-    first = 1 if stage < ABOVE_STAGES else 0
-    bits = ideal_bits(sym[0], counts) if first else 0.0
-    ctx = _contexts(sym, stage, previous)
-    for r0, r1 in _chunks(sym.shape[0] - first, sym.shape[1]):
-        rows = tables[ctx[r0:r1].ravel()].astype(np.float64)
-        p = rows[np.arange(len(rows)), sym[first + r0 : first + r1].ravel()] / rows.sum(1)
-        bits -= float(np.log2(p).sum())
-    return bits

@@ -141,29 +141,34 @@ CONTEXT_PRIOR = 256
 
 def count_tables(
     net: VQVAE, images: list[torch.Tensor], device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entropy tables from the indices of the whole training images.
 
     Returns the plain tables ``[S, K]`` (add-one smoothed histograms, coder 1) and the
-    context tables ``[S, K, K]`` of coder 2: counts of (context, index) pairs plus
-    ``CONTEXT_PRIOR`` pseudo-counts spread like the stage's plain table (at least one
-    per cell), because most of the K*K pairs are rare in 50 photographs.
+    two kinds of context tables of coder 2: ``[S, K, K]`` by the index above (first
+    ``NEIGHBOUR_STAGES`` stages) or by the previous stage's index (later stages), and
+    ``[NEIGHBOUR_STAGES, K, K]`` by the index to the left. Each is the count of
+    (context, index) pairs plus ``CONTEXT_PRIOR`` pseudo-counts spread like the stage's
+    plain table (at least one per cell), because most of the K*K pairs are rare.
     """
     net.eval()
     stages, size = net.cfg.stages, net.cfg.codebook_size
+    neighbours = min(stages, entropy.NEIGHBOUR_STAGES)
     counts = np.ones((stages, size), dtype=np.int64)
-    pairs = np.zeros((stages, size, size), dtype=np.int64)
+    context = np.zeros((stages, size, size), dtype=np.int64)
+    left = np.zeros((neighbours, size, size), dtype=np.int64)
     for img in images:
         idx = encode_indices(net, img.permute(1, 2, 0).cpu().numpy(), stages, device)
         for s in range(stages):
             counts[s] += np.bincount(idx[s].ravel(), minlength=size)
-            if s < entropy.ABOVE_STAGES:
-                ctx, sym = idx[s][:-1], idx[s][1:]
+            if s < neighbours:
+                np.add.at(context[s], (idx[s][:-1].ravel(), idx[s][1:].ravel()), 1)
+                np.add.at(left[s], (idx[s][:, :-1].ravel(), idx[s][:, 1:].ravel()), 1)
             else:
-                ctx, sym = idx[s - 1], idx[s]
-            np.add.at(pairs[s], (ctx.ravel(), sym.ravel()), 1)
+                np.add.at(context[s], (idx[s - 1].ravel(), idx[s].ravel()), 1)
     prior = np.maximum(1, np.round(CONTEXT_PRIOR * counts / counts.sum(1, keepdims=True)))
-    return counts, pairs + prior[:, None, :].astype(np.int64)
+    prior = prior.astype(np.int64)[:, None, :]
+    return counts, context + prior, left + prior[:neighbours]
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -318,7 +323,7 @@ def train(
             log_file.close()
     seconds = time.perf_counter() - t0
     round_weights(net)
-    counts, context_counts = count_tables(net, images, device)
+    counts, context_counts, left_counts = count_tables(net, images, device)
     card = {
         "train": asdict(cfg),
         "data": str(data),
@@ -329,5 +334,5 @@ def train(
         "device": torch.cuda.get_device_name() if device != "cpu" else "cpu",
         "final_val": validate(net, val),
     }
-    save_model(out, name, net, counts, card, context_counts)
+    save_model(out, name, net, counts, card, context_counts, left_counts)
     return card

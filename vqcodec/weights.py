@@ -19,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .container import valid_model_name
+from .entropy import NEIGHBOUR_STAGES
 from .errors import ModelMismatchError, VQCodecError
 from .model import VQVAE, ModelConfig
 
@@ -28,14 +29,17 @@ _TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.initial
 
 
 def fingerprint(
-    codebooks: np.ndarray, counts: np.ndarray, context_counts: np.ndarray | None = None
+    codebooks: np.ndarray,
+    counts: np.ndarray,
+    context_counts: np.ndarray | None = None,
+    left_counts: np.ndarray | None = None,
 ) -> bytes:
     """First 16 bytes of SHA-256 over the codebooks (float32 LE) and tables (int32 LE),
-    then the context tables (int32 LE) when the model has them."""
+    then the context and left tables (int32 LE) when the model has them."""
     h = hashlib.sha256(b"vqcodec-codebooks-v1")
     arrays = [(codebooks, "<f4"), (counts, "<i4")]
     if context_counts is not None:
-        arrays.append((context_counts, "<i4"))
+        arrays += [(context_counts, "<i4"), (left_counts, "<i4")]
     for arr, dtype in arrays:
         a = np.ascontiguousarray(arr, dtype=dtype)
         h.update(np.asarray(a.shape, dtype="<u4").tobytes())
@@ -53,6 +57,7 @@ class Model:
     fingerprint: bytes
     card: dict
     context_counts: np.ndarray | None = None  # int64 [stages, K, K] for coder 2, or None
+    left_counts: np.ndarray | None = None  # int64 [NEIGHBOUR_STAGES, K, K] for coder 2
 
     @property
     def stages(self) -> int:
@@ -86,10 +91,12 @@ def save_model(
     counts: np.ndarray,
     card: dict,
     context_counts: np.ndarray | None = None,
+    left_counts: np.ndarray | None = None,
 ) -> bytes:
     """Write ``net`` and its tables to a safetensors file; returns the fingerprint.
 
-    ``context_counts`` ``[stages, K, K]`` (optional) are the tables of coder 2.
+    ``context_counts`` ``[stages, K, K]`` and ``left_counts`` ``[NEIGHBOUR_STAGES, K, K]``
+    (both or neither) are the tables of coder 2.
     """
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -104,15 +111,20 @@ def save_model(
         if k not in _TRAINING_ONLY
     }
     tensors["entropy.counts"] = torch.from_numpy(counts.astype(np.int32))
+    if (context_counts is None) != (left_counts is None):
+        raise ValueError("give both context_counts and left_counts, or neither")
     if context_counts is not None:
-        context_counts = np.asarray(context_counts, dtype=np.int64)
-        k = net.cfg.codebook_size
-        if context_counts.shape != (net.cfg.stages, k, k) or context_counts.min() < 1:
-            raise ValueError("context_counts must be [stages, K, K] with every entry >= 1")
-        if context_counts.max() >= 2**31:
-            raise ValueError("context_counts must fit in int32")
-        tensors["entropy.context_counts"] = torch.from_numpy(context_counts.astype(np.int32))
-    fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts, context_counts)
+        k, stages = net.cfg.codebook_size, net.cfg.stages
+        shapes = {
+            "context_counts": (stages, k, k),
+            "left_counts": (min(stages, NEIGHBOUR_STAGES), k, k),
+        }
+        for key, arr in (("context_counts", context_counts), ("left_counts", left_counts)):
+            arr = np.asarray(arr, dtype=np.int64)
+            if arr.shape != shapes[key] or arr.min() < 1 or arr.max() >= 2**31:
+                raise ValueError(f"{key} must be {list(shapes[key])}, entries 1..2^31-1")
+            tensors[f"entropy.{key}"] = torch.from_numpy(arr.astype(np.int32))
+    fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts, context_counts, left_counts)
     meta = {
         "format": FORMAT_TAG,
         "name": name,
@@ -138,8 +150,13 @@ def load_model(path: str | Path) -> Model:
     try:
         cfg = ModelConfig.from_json(meta["config"])
         counts = tensors.pop("entropy.counts").numpy().astype(np.int64)
-        context = tensors.pop("entropy.context_counts", None)
-        context = None if context is None else context.numpy().astype(np.int64)
+        context, left = (
+            None if t is None else t.numpy().astype(np.int64)
+            for t in (
+                tensors.pop("entropy.context_counts", None),
+                tensors.pop("entropy.left_counts", None),
+            )
+        )
         net = VQVAE(cfg)
         tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
         missing, unexpected = net.load_state_dict(tensors, strict=False)
@@ -149,7 +166,9 @@ def load_model(path: str | Path) -> Model:
         card = json.loads(meta.get("card", "{}"))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise VQCodecError(f"{path}: malformed model file ({exc})") from exc
-    actual = fingerprint(net.quantizer.codebooks.numpy(), counts, context)
+    if (context is None) != (left is None):
+        raise VQCodecError(f"{path}: context tables come without left tables or vice versa")
+    actual = fingerprint(net.quantizer.codebooks.numpy(), counts, context, left)
     if actual != recorded:
         raise ModelMismatchError(
             f"{path}: codebook fingerprint {actual.hex()} differs from the recorded "
@@ -158,10 +177,20 @@ def load_model(path: str | Path) -> Model:
     if counts.shape != (cfg.stages, cfg.codebook_size) or counts.min() < 1:
         raise VQCodecError(f"{path}: entropy tables have the wrong shape or zero counts")
     k = cfg.codebook_size
-    if context is not None and (context.shape != (cfg.stages, k, k) or context.min() < 1):
+    if context is not None and (
+        context.shape != (cfg.stages, k, k)
+        or left.shape != (min(cfg.stages, NEIGHBOUR_STAGES), k, k)
+        or min(context.min(), left.min()) < 1
+    ):
         raise VQCodecError(f"{path}: context tables have the wrong shape or zero counts")
     net.quantizer.initialized.fill_(True)
     net.eval()
     return Model(
-        name=name, net=net, counts=counts, fingerprint=actual, card=card, context_counts=context
+        name=name,
+        net=net,
+        counts=counts,
+        fingerprint=actual,
+        card=card,
+        context_counts=context,
+        left_counts=left,
     )
