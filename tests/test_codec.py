@@ -158,6 +158,7 @@ def test_info_reports_header_and_rate(photo):
     data = vqcodec.compress(photo, 3)
     info = vqcodec.info(data)
     assert (info["width"], info["height"], info["mode"], info["stages"]) == (100, 75, "RGB", 3)
+    assert info["coder"] == 2
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
 
 

@@ -63,6 +63,7 @@ def info(data: bytes) -> dict:
         "mode": f.mode,
         "tile": f.tile,
         "stages": f.stages,
+        "coder": f.coder,
         "symbols_per_stage": f.symbols[0],
         "stream_bytes": [4 * len(w) for w in f.streams],
         "alpha_bytes": len(f.alpha),
