@@ -123,6 +123,14 @@ def _weights(
     return t.context[previous[r, c]]
 
 
+def _known_chunks(stage: int, rows: int, cols: int):
+    """The coding order in slices of ``CHUNK_SYMBOLS`` positions, for sides that know
+    every index already (the encoder, the ideal rate)."""
+    r_all, c_all = (np.concatenate(v) for v in zip(*_order(stage, rows, cols), strict=True))
+    for i in range(0, len(r_all), CHUNK_SYMBOLS):
+        yield r_all[i : i + CHUNK_SYMBOLS], c_all[i : i + CHUNK_SYMBOLS]
+
+
 def encode_stage(
     symbols: np.ndarray, stage: int, t: Tables, previous: np.ndarray | None
 ) -> np.ndarray:
@@ -130,17 +138,9 @@ def encode_stage(
     before's indices (unused for the first ``NEIGHBOUR_STAGES`` stages)."""
     enc = constriction.stream.queue.RangeEncoder()
     sym = np.ascontiguousarray(symbols, dtype=np.int32)
-    rs, cs, n = [], [], 0
-    for r, c in [*_order(stage, *sym.shape), (None, None)]:
-        if r is not None:
-            rs.append(r)
-            cs.append(c)
-            n += len(r)
-        if n and (n >= CHUNK_SYMBOLS or r is None):
-            r_all, c_all = np.concatenate(rs), np.concatenate(cs)
-            w = _floats(_weights(t, stage, sym, previous, r_all, c_all))
-            enc.encode(np.ascontiguousarray(sym[r_all, c_all]), _family(), w)
-            rs, cs, n = [], [], 0
+    for r, c in _known_chunks(stage, *sym.shape):
+        w = _floats(_weights(t, stage, sym, previous, r, c))
+        enc.encode(np.ascontiguousarray(sym[r, c]), _family(), w)
     return enc.get_compressed()
 
 
@@ -169,7 +169,7 @@ def ideal_bits_stage(
     """Coder 2's ideal rate for one stage: sum of -log2 p(index | context)."""
     sym = np.asarray(symbols)
     bits = 0.0
-    for r, c in _order(stage, *sym.shape):
+    for r, c in _known_chunks(stage, *sym.shape):
         w = _weights(t, stage, sym, previous, r, c).astype(np.float64)
         p = w[np.arange(len(r)), sym[r, c]] / w.sum(1)
         bits -= float(np.log2(p).sum())
