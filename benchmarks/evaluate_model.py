@@ -55,7 +55,7 @@ def evaluate(folder: Path, model_name: str | None, device: str) -> dict:
             f = container.parse(data)
             idx = codec.decode_streams(f, model)
             payload = sum(32 * len(w) for w in f.streams)
-            ideal = sum(codec.ideal_bits(idx, model))
+            ideal = sum(codec.ideal_bits(idx, model, codec.stage_masks(f)))
             rows[q].append(
                 {
                     "image": path.name,
@@ -64,7 +64,7 @@ def evaluate(folder: Path, model_name: str | None, device: str) -> dict:
                     "psnr": psnr(back.reshape(pixels.shape), pixels),
                     "payload_bits": payload,
                     "ideal_bits": ideal,
-                    "indices": idx.size,
+                    "indices": sum(f.symbols),
                     "header_bytes": len(data) - payload // 8 - len(f.alpha),
                     "encode_s": t1 - t0,
                     "decode_s": t2 - t1,

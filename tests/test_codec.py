@@ -162,6 +162,17 @@ def test_info_reports_header_and_rate(photo):
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
 
 
+def test_info_reports_tile_depths():
+    from pathlib import Path
+
+    vectors = Path(__file__).parent.parent / "formats" / "vectors"
+    info = vqcodec.info((vectors / "vqcodec-base-v2-depth-rgb-q6.vqc").read_bytes())
+    assert info["format_version"] == 2
+    depths = info["tile_depths"]
+    assert 1 <= depths["min"] < depths["mean"] < depths["max"] == info["stages"]
+    assert info["symbols"][0] == 12 * 16 > info["symbols"][-1] > 0
+
+
 def test_no_warnings_on_plain_input(photo):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -211,6 +222,7 @@ def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
 
     f = container.parse(vqcodec.compress(photo, 4))
     idx = codec.decode_streams(f, model)
-    plain = sum(vqcodec.entropy.ideal_bits(idx[s], model.counts[s]) for s in range(4))
+    masks = codec.stage_masks(f)
+    plain = sum(vqcodec.entropy.ideal_bits(idx[s][m], model.counts[s]) for s, m in enumerate(masks))
     coded = 32 * sum(len(w) for w in f.streams)
     assert coded < plain

@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from vqcodec import FormatError
-from vqcodec.container import VQCFile, latent_grid, parse, write
+from vqcodec.container import (
+    VQCFile,
+    latent_grid,
+    parse,
+    position_depths,
+    stage_symbols,
+    tile_grid,
+    write,
+)
+
+# A 3-stage depth map for the 70x40 image (2x3 tiles): stages hold 6, 4 and 2 tiles.
+DEPTHS = np.array([[1, 3, 2], [3, 2, 1]], dtype=np.uint8)
 
 
-def make_file(width=70, height=40, stages=2, mode="RGB", alpha=b"") -> VQCFile:
+def make_file(width=70, height=40, stages=2, mode="RGB", alpha=b"", depths=None) -> VQCFile:
     rows, cols = latent_grid(width, height, 32, 8)
     rng = np.random.default_rng(0)
     streams = tuple(rng.integers(0, 2**32, 5 + s, dtype=np.uint32) for s in range(stages))
+    if depths is None:
+        symbols = (rows * cols,) * stages
+    else:
+        symbols = tuple(16 * int((depths > s).sum()) for s in range(stages))
     return VQCFile(
         model="test-model",
         version=bytes(range(16)),
@@ -25,10 +41,15 @@ def make_file(width=70, height=40, stages=2, mode="RGB", alpha=b"") -> VQCFile:
         tile=32,
         downsample=8,
         coder=1,
-        symbols=(rows * cols,) * stages,
+        symbols=symbols,
         streams=streams,
         alpha=alpha,
+        depths=depths,
     )
+
+
+def make_v2(**kw) -> VQCFile:
+    return make_file(stages=3, depths=DEPTHS, **kw)
 
 
 def reseal(body: bytes) -> bytes:
@@ -67,20 +88,26 @@ def test_alpha_section_round_trips():
     assert g.alpha == b"xyz" and g.mode == "RGBA"
 
 
-@pytest.mark.parametrize("n", range(0, 97, 1))
-def test_every_truncation_is_refused(n):
-    data = write(make_file())
+SAMPLES = {"v1": make_file, "v1-alpha": lambda: make_file(mode="LA", alpha=b"xyz"), "v2": make_v2}
+
+
+@pytest.mark.parametrize("kind", SAMPLES)
+def test_every_truncation_is_refused(kind):
+    data = write(SAMPLES[kind]())
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            parse(data[:n])
+
+
+@pytest.mark.parametrize("kind", SAMPLES)
+def test_trailing_bytes_are_refused(kind):
     with pytest.raises(FormatError):
-        parse(data[:n])
+        parse(write(SAMPLES[kind]()) + b"\0")
 
 
-def test_trailing_bytes_are_refused():
-    with pytest.raises(FormatError):
-        parse(write(make_file()) + b"\0")
-
-
-def test_every_bit_flip_is_refused():
-    data = write(make_file(stages=1))
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_every_bit_flip_is_refused(kind):
+    data = write(make_file(stages=1) if kind == "v1" else make_v2())
     for i in range(len(data) * 8):
         bad = bytearray(data)
         bad[i // 8] ^= 1 << (i % 8)
@@ -91,7 +118,8 @@ def test_every_bit_flip_is_refused():
 @pytest.mark.parametrize(
     ("offset", "fmt", "value", "message"),
     [
-        (4, "<B", 2, "version"),
+        (4, "<B", 3, "version"),
+        (4, "<B", 0, "version"),
         (32, "<I", 0, "size"),
         (32, "<I", 2**32 - 1, "limit"),
         (36, "<I", 2**32 - 1, "limit"),
@@ -120,3 +148,177 @@ def test_pixel_limit_is_configurable():
 def test_not_a_vqc_file():
     with pytest.raises(FormatError, match="not a .vqc"):
         parse(b"\x89PNG\r\n\x1a\n" + bytes(100))
+
+
+def test_unsupported_version_names_the_known_ones():
+    with pytest.raises(FormatError, match="knows 1 and 2"):
+        parse(b"\x89VQC\x03" + bytes(40))
+
+
+# --- version 2: per-tile depth map ---
+
+
+def test_tile_grid():
+    assert tile_grid(70, 40, 32) == (2, 3)
+    assert tile_grid(32, 64, 32) == (2, 1)
+    assert tile_grid(1, 1, 32) == (1, 1)
+
+
+def test_v1_file_has_no_depths():
+    f = make_file()
+    assert f.format_version == 1 and f.tiles == (2, 3)
+    g = parse(write(f))
+    assert g.depths is None and g.format_version == 1
+    assert (position_depths(g) == 2).all() and position_depths(g).shape == g.grid
+
+
+def test_v2_round_trip():
+    f = make_v2(mode="RGBA", alpha=b"xyz")
+    assert f.format_version == 2 and f.symbols == (96, 64, 32)
+    data = write(f)
+    assert data[4] == 2
+    g = parse(data)
+    assert g.format_version == 2 and g.alpha == b"xyz" and g.symbols == f.symbols
+    assert g.depths.dtype == np.uint8 and np.array_equal(g.depths, DEPTHS)
+    for a, b in zip(f.streams, g.streams, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(write(g), data)
+
+
+def test_v2_layout_matches_spec():
+    data = write(make_v2(mode="RGBA", alpha=b"xyz"))
+    assert data[:4] == b"\x89VQC" and data[4] == 2 and data[6:16] == b"test-model"
+    assert struct.unpack_from("<IIBBBBB", data, 32) == (70, 40, 4, 32, 8, 1, 3)
+    assert struct.unpack_from("<6I", data, 45) == (96, 5, 64, 6, 32, 7)
+    alpha_len, depth_len = struct.unpack_from("<II", data, 69)
+    section = zlib.compress(DEPTHS.tobytes(), 9)
+    assert (alpha_len, depth_len) == (3, len(section))
+    start = 77 + 4 * (5 + 6 + 7)
+    assert data[start : start + depth_len] == section
+    assert data[start + depth_len : -4] == b"xyz"
+    assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+
+
+def test_position_depths_expand_tiles():
+    d = position_depths(make_v2())
+    assert d.shape == (8, 12) and d.dtype == np.uint8
+    assert np.array_equal(d[::4, ::4], DEPTHS) and (d[4:8, 4:8] == 2).all()
+
+
+def test_stage_symbols():
+    assert stage_symbols(DEPTHS, 3, 16) == [96, 64, 32]
+    assert stage_symbols(np.full((2, 2), 1, np.uint8), 1, 16) == [64]
+
+
+@pytest.mark.parametrize(
+    ("depths", "symbols", "message"),
+    [
+        (DEPTHS[:, :2], (64, 48, 16), "shape"),
+        (DEPTHS.astype(np.float32), (96, 64, 32), "integers"),
+        (np.where(DEPTHS == 1, 0, DEPTHS), (64, 64, 32), "1..3"),
+        (np.where(DEPTHS == 3, 4, DEPTHS), (96, 64, 32), "1..3"),
+        (np.where(DEPTHS == 3, 300, DEPTHS), (96, 64, 32), "1..3"),
+        (np.minimum(DEPTHS, 2), (96, 64, 0), "reach 3"),
+        (DEPTHS, (96, 64, 48), "symbol counts"),
+        (DEPTHS, (96, 48, 32), "symbol counts"),
+    ],
+)
+def test_write_refuses_inconsistent_depths(depths, symbols, message):
+    f = replace(make_v2(), depths=depths, symbols=symbols)
+    with pytest.raises(ValueError, match=message):
+        write(f)
+
+
+# Offsets in the v2 sample (name length 10, 3 stages): stream table at 45, A at 69, D at 73,
+# streams at 77 (18 words), then the depth section.
+V2_TABLE, V2_D, V2_STREAMS = 45, 73, 77 + 4 * 18
+
+
+def splice_depths(section: bytes, symbols=None, data=None) -> bytes:
+    """A resealed copy of the v2 sample with another depth section (and symbol counts)."""
+    data = write(make_v2()) if data is None else data
+    (old,) = struct.unpack_from("<I", data, V2_D)
+    body = bytearray(data[:V2_STREAMS] + section + data[V2_STREAMS + old :])
+    struct.pack_into("<I", body, V2_D, len(section))
+    for s, n in enumerate(symbols or ()):
+        struct.pack_into("<I", body, V2_TABLE + 8 * s, n)
+    return reseal(bytes(body))
+
+
+def test_splice_reproduces_the_sample():
+    data = write(make_v2())
+    assert splice_depths(zlib.compress(DEPTHS.tobytes(), 9)) == data
+    assert parse(splice_depths(zlib.compress(DEPTHS.tobytes(), 1))).depths.tolist() == (
+        DEPTHS.tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    ("depths", "symbols", "message"),
+    [
+        ([[0, 3, 2], [3, 2, 1]], (80, 64, 32), "outside 1..3"),
+        ([[4, 3, 2], [3, 2, 1]], (96, 64, 48), "outside 1..3"),
+        ([[255, 3, 2], [3, 2, 1]], None, "outside 1..3"),
+        ([[1, 2, 2], [2, 2, 1]], (96, 64, 0), "all 3 stages"),
+        ([[1, 1, 1], [1, 1, 1]], (96, 0, 0), "all 3 stages"),
+        ([[1, 3, 2], [3, 2, 1]], (96, 64, 48), "stream 2 holds 48 symbols, expected 32"),
+        ([[1, 3, 2], [3, 2, 1]], (96, 80, 32), "stream 1 holds"),
+        ([[1, 3, 2], [3, 2, 1]], (112, 64, 32), "stream 0 holds"),
+        ([[3, 3, 3], [3, 3, 3]], None, "stream 1 holds"),
+    ],
+)
+def test_v2_refuses_inconsistent_depths(depths, symbols, message):
+    section = zlib.compress(np.array(depths, dtype=np.uint8).tobytes())
+    with pytest.raises(FormatError, match=message):
+        parse(splice_depths(section, symbols))
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (b"", "exactly 6"),
+        (zlib.compress(DEPTHS.tobytes()[:5]), "exactly 6"),  # short
+        (zlib.compress(DEPTHS.tobytes() + b"\x01"), "exactly 6"),  # one byte too many
+        (zlib.compress(bytes(10**6)), "exactly 6"),  # bomb: bounded by the output limit
+        (zlib.compress(DEPTHS.tobytes())[:-3], "exactly 6"),  # truncated stream
+        (zlib.compress(DEPTHS.tobytes()) + b"\0", "exactly 6"),  # trailing bytes
+        (zlib.compress(DEPTHS.tobytes()) * 2, "exactly 6"),  # two streams
+        (DEPTHS.tobytes(), "corrupt"),  # not zlib at all
+        (b"\x78\x9c" + bytes(10), "corrupt"),
+    ],
+)
+def test_v2_refuses_bad_depth_sections(section, message):
+    with pytest.raises(FormatError, match=message):
+        parse(splice_depths(section))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0, "lengths"), (1, "lengths"), (2**32 - 1, "lengths"), (2**31, "lengths")],
+)
+def test_v2_refuses_bad_depth_length(value, message):
+    bad = bytearray(write(make_v2()))
+    assert struct.unpack_from("<I", bad, V2_D)[0] != value
+    struct.pack_into("<I", bad, V2_D, value)
+    with pytest.raises(FormatError, match=message):
+        parse(reseal(bytes(bad)))
+
+
+def test_v2_depth_length_shifted_into_alpha_is_refused():
+    """Moving bytes between D and A keeps the total but breaks one of the sections."""
+    data = bytearray(write(make_v2(mode="RGBA", alpha=zlib.compress(b"abc"))))
+    alpha_len, depth_len = struct.unpack_from("<II", data, 69)
+    struct.pack_into("<II", data, 69, alpha_len - 1, depth_len + 1)
+    with pytest.raises(FormatError, match="depth section"):
+        parse(reseal(bytes(data)))
+
+
+def test_v2_version_byte_on_a_v1_file_is_refused():
+    bad = bytearray(write(make_file()))
+    bad[4] = 2
+    with pytest.raises(FormatError):
+        parse(reseal(bytes(bad)))
+    bad = bytearray(write(make_v2()))
+    bad[4] = 1
+    with pytest.raises(FormatError):
+        parse(reseal(bytes(bad)))

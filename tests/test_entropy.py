@@ -74,13 +74,16 @@ def test_neighbour_weights_mix_above_and_left_in_integers():
     t = entropy.Tables(counts, above, left)
     grid = np.array([[0, 2], [1, 0]])
     r, c = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
-    w = entropy.neighbour_weights(t, grid, r, c)
+    w = entropy.neighbour_weights(t, grid, np.ones((2, 2), dtype=bool), r, c)
     assert w.dtype == np.int64
     assert w[0].tolist() == [1, 1, 1]  # no neighbour: plain table
     assert w[1].tolist() == left[0].tolist()  # left only
     assert w[2].tolist() == above[0].tolist()  # above only
     mixed = above[2] * left[1].sum() + left[1] * above[2].sum()  # above = 2, left = 1
     assert w[3].tolist() == mixed.tolist()
+    absent = np.array([[True, False], [True, True]])  # (0, 1) is not coded at this stage
+    w = entropy.neighbour_weights(t, grid, absent, r[3:], c[3:])
+    assert w[0].tolist() == left[1].tolist()  # the missing neighbour above is ignored
 
 
 def test_context_coding_uses_its_contexts():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ import vqcodec
 from vqcodec import VQCodecError
 from vqcodec.container import parse
 
+VECTORS = Path(__file__).parent.parent / "formats" / "vectors"
 LIMIT = 1 << 20  # pixels: a mutated header cannot make the decoder allocate more
 SECONDS_PER_INPUT = 5.0
 
@@ -33,6 +35,7 @@ def valid_files() -> list[bytes]:
         vqcodec.compress(rgb, 3),
         vqcodec.compress(alpha, 2),
         vqcodec.compress(rgb[:, :, 0], 2),
+        *(p.read_bytes() for p in sorted(VECTORS.glob("*-depth-rgb-q*.vqc"))),
     ]
 
 

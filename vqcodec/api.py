@@ -28,8 +28,9 @@ def compress(
     """Compress an image to .vqc bytes.
 
     ``image`` is a PIL image, an ``HxW`` or ``HxWxC`` uint8 array, a path, or the
-    bytes of an image file. ``quality`` is the number of residual stages sent,
-    1 (smallest) to the model's stage count. ``model`` is a shipped model name or a
+    bytes of an image file. ``quality`` runs from 1 (smallest: one residual stage
+    per tile) to the model's stage count (every stage everywhere); in between, each
+    32x32 tile gets as many stages as pay for their bits. ``model`` is a shipped model name or a
     path to a trained .safetensors file (default: the shipped default model).
     """
     pixels, mode = to_pixels(image, max_pixels)
@@ -62,9 +63,17 @@ def info(data: bytes) -> dict:
         "height": f.height,
         "mode": f.mode,
         "tile": f.tile,
+        "format_version": f.format_version,
         "stages": f.stages,
+        "tile_depths": None
+        if f.depths is None
+        else {
+            "min": int(f.depths.min()),
+            "mean": round(float(f.depths.mean()), 2),
+            "max": int(f.depths.max()),
+        },
         "coder": f.coder,
-        "symbols_per_stage": f.symbols[0],
+        "symbols": list(f.symbols),
         "stream_bytes": [4 * len(w) for w in f.streams],
         "alpha_bytes": len(f.alpha),
         "bytes": len(data),

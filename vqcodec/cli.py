@@ -219,7 +219,9 @@ def train(
     "--quality",
     default=3,
     show_default=True,
-    help="Residual stages sent: 1 (smallest file) to the model's stages (12 for vqcodec-base-v2).",
+    help="1 (smallest file: one stage everywhere) to the model's stage count (12 for "
+    "vqcodec-base-v2: every stage everywhere); in between, each tile gets as many "
+    "stages as pay for their bits.",
 )
 @click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
 @DEVICE

@@ -7,9 +7,9 @@ import zlib
 import numpy as np
 import torch
 
-from . import container, entropy
+from . import container, entropy, ratecontrol
 from .errors import FormatError, VQCodecError
-from .model import DOWNSAMPLE, TILE
+from .model import DOWNSAMPLE, LATENT_TILE, TILE
 from .registry import model_for
 from .transform import decode_indices, encode_indices
 from .weights import Model
@@ -51,13 +51,25 @@ def _split_alpha(pixels: np.ndarray, mode: str) -> tuple[np.ndarray, bytes]:
 
 
 def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: str = "cpu") -> bytes:
-    """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality`` stages."""
+    """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``.
+
+    Quality 1 sends one stage everywhere and quality ``model.stages`` every stage
+    everywhere; in between each tile gets its own depth (see :mod:`vqcodec.ratecontrol`).
+    """
     check_quality(model, quality)
     dev = resolve_device(device)
     h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
-    indices = encode_indices(model.net.to(dev), rgb, quality, dev)
-    streams = encode_streams(indices, model)
+    net = model.net.to(dev)
+    indices = encode_indices(net, rgb, model.stages, dev)
+    mu = ratecontrol.quality_mu(quality, model.stages)
+    bits = position_bits(indices, model) if 0 < mu < np.inf else None
+    tile_depths = ratecontrol.choose_depths(net, rgb, indices, bits, mu, dev)
+    stages = int(tile_depths.max())
+    depths = None if (tile_depths == stages).all() else tile_depths
+    indices = indices[:stages]
+    grid_depths = np.repeat(np.repeat(tile_depths, LATENT_TILE, 0), LATENT_TILE, 1)
+    masks = [grid_depths > s for s in range(stages)]
     return container.write(
         container.VQCFile(
             model=model.name,
@@ -70,9 +82,10 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
             coder=container.CODER_RANGE
             if model.context_counts is None
             else container.CODER_CONTEXT,
-            symbols=tuple(indices[0].size for _ in range(quality)),
-            streams=streams,
+            symbols=tuple(int(m.sum()) for m in masks),
+            streams=encode_streams(indices, model, masks),
             alpha=alpha,
+            depths=depths,
         )
     )
 
@@ -83,43 +96,76 @@ def stage_tables(model: Model, stage: int) -> entropy.Tables:
     return entropy.Tables(model.counts[stage], model.context_counts[stage], left)
 
 
-def encode_streams(indices: np.ndarray, model: Model) -> tuple[np.ndarray, ...]:
-    """Range-code each stage of ``indices`` ``[stages, rows, cols]``: coder 2 when the model
-    has context tables, else coder 1."""
+def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
+    """Per stage of ``f``, the latent positions it codes (bool ``[rows, cols]``)."""
+    depths = container.position_depths(f)
+    return [depths > s for s in range(f.stages)]
+
+
+def encode_streams(
+    indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, ...]:
+    """Range-code each stage of ``indices`` ``[stages, rows, cols]`` at its ``present``
+    positions (default: all): coder 2 when the model has context tables, else coder 1."""
+    masks = present or [None] * len(indices)
     if model.context_counts is None:
-        return tuple(entropy.encode(idx, model.counts[s]) for s, idx in enumerate(indices))
+        return tuple(
+            entropy.encode(idx if m is None else idx[m], model.counts[s])
+            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
+        )
     return tuple(
-        entropy.encode_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
-        for s, idx in enumerate(indices)
+        entropy.encode_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
+        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
     )
 
 
-def ideal_bits(indices: np.ndarray, model: Model) -> list[float]:
+def position_bits(indices: np.ndarray, model: Model) -> np.ndarray:
+    """Ideal cost in bits of every index ``[stages, rows, cols]`` with all positions
+    present: the rate the depth choice weighs."""
+    if model.context_counts is None:
+        return np.stack([entropy.code_bits(model.counts[s])[idx] for s, idx in enumerate(indices)])
+    return np.stack(
+        [
+            entropy.position_bits(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
+            for s, idx in enumerate(indices)
+        ]
+    )
+
+
+def ideal_bits(indices: np.ndarray, model: Model, present: list | None = None) -> list[float]:
     """Per stage, the bits an ideal coder would spend on ``indices`` under the tables
     :func:`encode_streams` uses (to measure the range coder's overhead)."""
+    masks = present or [None] * len(indices)
     if model.context_counts is None:
-        return [entropy.ideal_bits(idx, model.counts[s]) for s, idx in enumerate(indices)]
+        return [
+            float(entropy.code_bits(model.counts[s])[idx if m is None else idx[m]].sum())
+            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
+        ]
     return [
-        entropy.ideal_bits_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
-        for s, idx in enumerate(indices)
+        entropy.ideal_bits_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
+        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
     ]
 
 
 def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
-    """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]``."""
+    """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]`` (0 where a
+    tile is shallower than the stage)."""
     if f.stages > model.stages:
         raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
     context = f.coder == container.CODER_CONTEXT
     if context and model.context_counts is None:
         raise FormatError(f"file uses context coding but model {model.name} has no context tables")
     rows, cols = f.grid
-    out = np.empty((f.stages, rows, cols), dtype=np.int32)
-    for s, words in enumerate(f.streams):
+    masks = stage_masks(f)
+    out = np.zeros((f.stages, rows, cols), dtype=np.int32)
+    for s, (words, m) in enumerate(zip(f.streams, masks, strict=True)):
         if context:
             previous = out[s - 1] if s else None
-            out[s] = entropy.decode_stage(words, s, stage_tables(model, s), previous, (rows, cols))
+            out[s] = entropy.decode_stage(
+                words, s, stage_tables(model, s), previous, (rows, cols), m
+            )
         else:
-            out[s] = entropy.decode(words, model.counts[s], rows * cols).reshape(rows, cols)
+            out[s][m] = entropy.decode(words, model.counts[s], f.symbols[s])
     return out
 
 
@@ -148,7 +194,8 @@ def decode(
     alpha = _alpha(f) if f.alpha else None
     indices = decode_streams(f, m)
     dev = resolve_device(device)
-    rgb = decode_indices(m.net.to(dev), indices, dev)[: f.height, : f.width]
+    depths = None if f.depths is None else container.position_depths(f)
+    rgb = decode_indices(m.net.to(dev), indices, dev, depths)[: f.height, : f.width]
     if f.mode in ("L", "LA"):
         rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
     return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode

@@ -2,7 +2,7 @@
 
 Pure and small on purpose: no torch, no model. Every field is checked against the
 limits and against the bytes that remain before anything is allocated. The layout
-is specified in formats/VQC.md.
+(versions 1 and 2) is specified in formats/VQC.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import numpy as np
 from .errors import FormatError
 
 MAGIC = b"\x89VQC"
-VERSION = 1
+VERSION = 1  # every tile uses all stages
+VERSION_DEPTH = 2  # adds a per-tile depth map
+VERSIONS = (VERSION, VERSION_DEPTH)
 CODER_RANGE = 1
 CODER_CONTEXT = 2
 CODERS = (CODER_RANGE, CODER_CONTEXT)
@@ -34,7 +36,11 @@ _U32 = struct.Struct("<I")
 
 @dataclass(frozen=True)
 class VQCFile:
-    """The decoded fields of a .vqc file. ``streams`` holds each stage's 32-bit words."""
+    """The decoded fields of a .vqc file. ``streams`` holds each stage's 32-bit words.
+
+    ``depths`` (uint8 ``[tile_rows, tile_cols]``, values 1..stages) is how many stages
+    each tile uses; ``None`` means every tile uses all of them (a version-1 file).
+    """
 
     model: str
     version: bytes
@@ -47,10 +53,20 @@ class VQCFile:
     symbols: tuple[int, ...]
     streams: tuple[np.ndarray, ...]
     alpha: bytes = b""
+    depths: np.ndarray | None = None
 
     @property
     def stages(self) -> int:
         return len(self.streams)
+
+    @property
+    def format_version(self) -> int:
+        return VERSION if self.depths is None else VERSION_DEPTH
+
+    @property
+    def tiles(self) -> tuple[int, int]:
+        """Rows and columns of tiles of the padded image (the shape of ``depths``)."""
+        return tile_grid(self.width, self.height, self.tile)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -63,22 +79,61 @@ def valid_model_name(name: str) -> bool:
     return _NAME_RE.fullmatch(name.encode("ascii", "replace")) is not None
 
 
+def tile_grid(width: int, height: int, tile: int) -> tuple[int, int]:
+    """(tile_rows, tile_cols) of an image padded to multiples of ``tile``."""
+    return -(-height // tile), -(-width // tile)
+
+
 def latent_grid(width: int, height: int, tile: int, downsample: int) -> tuple[int, int]:
     """(rows, cols) of latent positions for an image padded to multiples of ``tile``."""
     per_tile = tile // downsample
-    return -(-height // tile) * per_tile, -(-width // tile) * per_tile
+    tile_rows, tile_cols = tile_grid(width, height, tile)
+    return tile_rows * per_tile, tile_cols * per_tile
+
+
+def stage_symbols(depths: np.ndarray, stages: int, per_tile: int) -> list[int]:
+    """Symbols each stage holds: ``per_tile`` for every tile deeper than the stage."""
+    hist = np.bincount(depths.ravel(), minlength=stages + 1)[: stages + 1]
+    deeper = np.cumsum(hist[::-1])[::-1]  # deeper[d] = tiles with depth >= d
+    return [per_tile * int(deeper[s + 1]) for s in range(stages)]
+
+
+def position_depths(f: VQCFile) -> np.ndarray:
+    """uint8 ``[rows, cols]``: the number of stages present at each latent position."""
+    rows, cols = f.grid
+    if f.depths is None:
+        return np.full((rows, cols), f.stages, dtype=np.uint8)
+    per_tile = f.tile // f.downsample
+    return np.repeat(np.repeat(f.depths.astype(np.uint8), per_tile, 0), per_tile, 1)
+
+
+def _check_depths(f: VQCFile) -> bytes:
+    """Validate ``f.depths`` for writing; return the depth section."""
+    d = np.asarray(f.depths)
+    if d.shape != f.tiles:
+        raise ValueError(f"depth map has shape {d.shape}, expected {f.tiles}")
+    if not np.issubdtype(d.dtype, np.integer):
+        raise ValueError(f"depth map must hold integers, not {d.dtype}")
+    if d.size == 0 or d.min() < 1 or d.max() != f.stages:
+        raise ValueError(f"depths must lie in 1..{f.stages} and reach {f.stages}")
+    d = d.astype(np.uint8)
+    expected = stage_symbols(d, f.stages, (f.tile // f.downsample) ** 2)
+    if list(f.symbols) != expected:
+        raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
+    return zlib.compress(np.ascontiguousarray(d).tobytes(), 9)
 
 
 def write(f: VQCFile) -> bytes:
-    """Serialise ``f``; the inverse of :func:`parse`."""
+    """Serialise ``f``; the inverse of :func:`parse`. Version 2 iff ``f.depths`` is set."""
     name = f.model.encode("ascii")
     if not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {f.model!r}")
     if len(f.version) != FINGERPRINT_BYTES:
         raise ValueError("codebook version must be 16 bytes")
+    depth = b"" if f.depths is None else _check_depths(f)
     parts = [
         MAGIC,
-        bytes([VERSION, len(name)]),
+        bytes([f.format_version, len(name)]),
         name,
         f.version,
         _FIXED.pack(f.width, f.height, MODES[f.mode], f.tile, f.downsample, f.coder, f.stages),
@@ -86,7 +141,10 @@ def write(f: VQCFile) -> bytes:
     words = [np.ascontiguousarray(w, dtype="<u4").tobytes() for w in f.streams]
     parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words, strict=True)]
     parts.append(_U32.pack(len(f.alpha)))
+    if f.depths is not None:
+        parts.append(_U32.pack(len(depth)))
     parts += words
+    parts.append(depth)
     parts.append(f.alpha)
     body = b"".join(parts)
     return body + _U32.pack(zlib.crc32(body))
@@ -116,10 +174,10 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     data = bytes(data)
     if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
         raise FormatError("not a .vqc file (bad magic bytes)")
-    if data[4] != VERSION:
-        raise FormatError(
-            f"unsupported .vqc format version {data[4]} (this reader knows {VERSION})"
-        )
+    fmt = data[4]
+    if fmt not in VERSIONS:
+        known = " and ".join(map(str, VERSIONS))
+        raise FormatError(f"unsupported .vqc format version {fmt} (this reader knows {known})")
     if len(data) < 4 + _U32.size + 6:
         raise FormatError("truncated file")
     body, (crc,) = data[:-4], _U32.unpack(data[-4:])
@@ -150,15 +208,21 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     (alpha_len,) = r.unpack(_U32, "alpha length")
     if (alpha_len > 0) != (MODE_NAMES[mode] in ("LA", "RGBA")):
         raise FormatError("alpha section does not match the image mode")
-    payload = sum(4 * w for _, w in heads) + alpha_len
+    (depth_len,) = r.unpack(_U32, "depth length") if fmt == VERSION_DEPTH else (0,)
+    payload = sum(4 * w for _, w in heads) + depth_len + alpha_len
     if payload != len(body) - r.pos:
         raise FormatError(f"payload lengths add to {payload} bytes but {len(body) - r.pos} remain")
-    streams = []
-    for symbols, words in heads:
-        if symbols != rows * cols:
-            raise FormatError(f"stream holds {symbols} symbols, expected {rows * cols}")
-        raw = r.take(4 * words, "stream")
-        streams.append(np.frombuffer(raw, dtype="<u4").astype(np.uint32))
+    raw_streams = [r.take(4 * words, "stream") for _, words in heads]
+    depths = None
+    if fmt == VERSION_DEPTH:
+        depths = _parse_depths(r.take(depth_len, "depth"), tile_grid(width, height, tile), stages)
+        expected = stage_symbols(depths, stages, (tile // down) ** 2)
+    else:
+        expected = [rows * cols] * stages
+    for s, ((symbols, _), want) in enumerate(zip(heads, expected, strict=True)):
+        if symbols != want:
+            raise FormatError(f"stream {s} holds {symbols} symbols, expected {want}")
+    streams = [np.frombuffer(raw, dtype="<u4").astype(np.uint32) for raw in raw_streams]
     alpha = r.take(alpha_len, "alpha")
     return VQCFile(
         model=name.decode("ascii"),
@@ -172,4 +236,24 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
         symbols=tuple(s for s, _ in heads),
         streams=tuple(streams),
         alpha=alpha,
+        depths=depths,
     )
+
+
+def _parse_depths(section: bytes, shape: tuple[int, int], stages: int) -> np.ndarray:
+    """Inflate the depth section to exactly one tile map, refusing anything else."""
+    n = shape[0] * shape[1]
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(section, n)
+        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
+            raise FormatError(f"depth section does not hold exactly {n} tile depths")
+    except zlib.error as exc:
+        raise FormatError(f"depth section is corrupt ({exc})") from exc
+    depths = np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
+    low, high = int(depths.min()), int(depths.max())
+    if low < 1 or high > stages:
+        raise FormatError(f"tile depths span {low}..{high}, outside 1..{stages}")
+    if high != stages:
+        raise FormatError(f"no tile uses all {stages} stages (deepest tile: {high})")
+    return depths

@@ -65,12 +65,6 @@ def _floats(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weights, dtype=np.int64).astype(np.float64)
 
 
-def _chunks(rows: int, cols: int):
-    """Row ranges of at most ``CHUNK_SYMBOLS`` symbols (at least one row), bounding memory."""
-    step = max(1, CHUNK_SYMBOLS // cols)
-    return ((r, min(r + step, rows)) for r in range(0, rows, step))
-
-
 def wavefronts(rows: int, cols: int):
     """Positions ``(r, c)`` grouped by anti-diagonal ``r + c``, each with ``r`` ascending."""
     for d in range(rows + cols - 1):
@@ -87,13 +81,17 @@ class Tables:
     left: np.ndarray | None = None  # [K, K]: rows by the index to the left (first stages)
 
 
-def neighbour_weights(t: Tables, grid: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Integer weights ``[n, K]`` for positions ``(r, c)`` from their decoded neighbours."""
+def neighbour_weights(
+    t: Tables, grid: np.ndarray, present: np.ndarray, r: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """Integer weights ``[n, K]`` for positions ``(r, c)`` from their decoded neighbours;
+    a neighbour counts only where ``present`` (bool, the grid's shape) is set."""
     n = len(r)
     out = np.empty((n, t.counts.shape[0]), dtype=np.int64)
-    up, lf = r > 0, c > 0
-    above = t.context[grid[np.maximum(r - 1, 0), c]]
-    left = t.left[grid[r, np.maximum(c - 1, 0)]]
+    ra, cl = np.maximum(r - 1, 0), np.maximum(c - 1, 0)
+    up, lf = (r > 0) & present[ra, c], (c > 0) & present[r, cl]
+    above = t.context[grid[ra, c]]
+    left = t.left[grid[r, cl]]
     both = up & lf
     out[both] = above[both] * left[both].sum(1, keepdims=True) + left[both] * above[both].sum(
         1, keepdims=True
@@ -104,42 +102,57 @@ def neighbour_weights(t: Tables, grid: np.ndarray, r: np.ndarray, c: np.ndarray)
     return out
 
 
-def _order(stage: int, rows: int, cols: int):
-    """Coding order of coder 2 as chunks of positions ``(r, c)``."""
+def _order(stage: int, present: np.ndarray):
+    """Coding order of coder 2 over the ``present`` positions, as chunks ``(r, c)``."""
     if stage < NEIGHBOUR_STAGES:
-        return wavefronts(rows, cols)
-    grid_r, grid_c = np.divmod(np.arange(rows * cols), cols)
-    return (
-        (grid_r[r0 * cols : r1 * cols], grid_c[r0 * cols : r1 * cols])
-        for r0, r1 in _chunks(rows, cols)
-    )
-
-
-def _weights(
-    t: Tables, stage: int, grid: np.ndarray, previous: np.ndarray | None, r, c
-) -> np.ndarray:
-    if stage < NEIGHBOUR_STAGES:
-        return neighbour_weights(t, grid, r, c)
-    return t.context[previous[r, c]]
-
-
-def _known_chunks(stage: int, rows: int, cols: int):
-    """The coding order in slices of ``CHUNK_SYMBOLS`` positions, for sides that know
-    every index already (the encoder, the ideal rate)."""
-    r_all, c_all = (np.concatenate(v) for v in zip(*_order(stage, rows, cols), strict=True))
+        for r, c in wavefronts(*present.shape):
+            keep = present[r, c]
+            if keep.any():
+                yield r[keep], c[keep]
+        return
+    r_all, c_all = np.nonzero(present)
     for i in range(0, len(r_all), CHUNK_SYMBOLS):
         yield r_all[i : i + CHUNK_SYMBOLS], c_all[i : i + CHUNK_SYMBOLS]
 
 
-def encode_stage(
-    symbols: np.ndarray, stage: int, t: Tables, previous: np.ndarray | None
+def _weights(
+    t: Tables, stage: int, grid: np.ndarray, present: np.ndarray, previous: np.ndarray | None, r, c
 ) -> np.ndarray:
-    """Coder 2: range-code one stage's ``[rows, cols]`` indices; ``previous`` is the stage
-    before's indices (unused for the first ``NEIGHBOUR_STAGES`` stages)."""
+    if stage < NEIGHBOUR_STAGES:
+        return neighbour_weights(t, grid, present, r, c)
+    return t.context[previous[r, c]]
+
+
+def _known_chunks(stage: int, present: np.ndarray):
+    """The coding order in slices of ``CHUNK_SYMBOLS`` positions, for sides that know
+    every index already (the encoder, the ideal rate)."""
+    chunks = list(_order(stage, present))
+    if not chunks:
+        return
+    r_all, c_all = (np.concatenate(v) for v in zip(*chunks, strict=True))
+    for i in range(0, len(r_all), CHUNK_SYMBOLS):
+        yield r_all[i : i + CHUNK_SYMBOLS], c_all[i : i + CHUNK_SYMBOLS]
+
+
+def _everywhere(present: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    return np.ones(shape, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+
+
+def encode_stage(
+    symbols: np.ndarray,
+    stage: int,
+    t: Tables,
+    previous: np.ndarray | None,
+    present: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coder 2: range-code one stage's ``[rows, cols]`` indices at the ``present``
+    positions (default: all); ``previous`` is the stage before's indices (unused for the
+    first ``NEIGHBOUR_STAGES`` stages)."""
     enc = constriction.stream.queue.RangeEncoder()
     sym = np.ascontiguousarray(symbols, dtype=np.int32)
-    for r, c in _known_chunks(stage, *sym.shape):
-        w = _floats(_weights(t, stage, sym, previous, r, c))
+    mask = _everywhere(present, sym.shape)
+    for r, c in _known_chunks(stage, mask):
+        w = _floats(_weights(t, stage, sym, mask, previous, r, c))
         enc.encode(np.ascontiguousarray(sym[r, c]), _family(), w)
     return enc.get_compressed()
 
@@ -150,33 +163,56 @@ def decode_stage(
     t: Tables,
     previous: np.ndarray | None,
     shape: tuple[int, int],
+    present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coder 2: the inverse of :func:`encode_stage`; :class:`FormatError` on invalid data."""
+    """Coder 2: the inverse of :func:`encode_stage` (absent positions read 0);
+    :class:`FormatError` on invalid data."""
     out = np.zeros(shape, dtype=np.int32)
+    mask = _everywhere(present, shape)
     try:
         dec = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
-        for r, c in _order(stage, *shape):
-            w = _floats(_weights(t, stage, out, previous, r, c))
+        for r, c in _order(stage, mask):
+            w = _floats(_weights(t, stage, out, mask, previous, r, c))
             out[r, c] = dec.decode(_family(), w)
     except Exception as exc:  # constriction signals invalid data with AssertionError and others
         raise FormatError(f"entropy-coded stream is invalid ({exc!r})") from exc
     return out
 
 
+def position_bits(
+    symbols: np.ndarray,
+    stage: int,
+    t: Tables,
+    previous: np.ndarray | None,
+    present: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coder 2's ideal cost of each index, ``-log2 p(index | context)``, as float64
+    ``[rows, cols]`` (0 where absent): what the encoder weighs when it chooses depths."""
+    sym = np.asarray(symbols)
+    mask = _everywhere(present, sym.shape)
+    out = np.zeros(sym.shape, dtype=np.float64)
+    for r, c in _known_chunks(stage, mask):
+        w = _weights(t, stage, sym, mask, previous, r, c).astype(np.float64)
+        out[r, c] = -np.log2(w[np.arange(len(r)), sym[r, c]] / w.sum(1))
+    return out
+
+
 def ideal_bits_stage(
-    symbols: np.ndarray, stage: int, t: Tables, previous: np.ndarray | None
+    symbols: np.ndarray,
+    stage: int,
+    t: Tables,
+    previous: np.ndarray | None,
+    present: np.ndarray | None = None,
 ) -> float:
     """Coder 2's ideal rate for one stage: sum of -log2 p(index | context)."""
-    sym = np.asarray(symbols)
-    bits = 0.0
-    for r, c in _known_chunks(stage, *sym.shape):
-        w = _weights(t, stage, sym, previous, r, c).astype(np.float64)
-        p = w[np.arange(len(r)), sym[r, c]] / w.sum(1)
-        bits -= float(np.log2(p).sum())
-    return bits
+    return float(position_bits(symbols, stage, t, previous, present).sum())
+
+
+def code_bits(counts: np.ndarray) -> np.ndarray:
+    """``-log2 p(k)`` for every symbol ``k`` under ``counts`` ``[K]`` (float64)."""
+    return -np.log2(counts.astype(np.float64) / counts.sum())
 
 
 def ideal_bits(symbols: np.ndarray, counts: np.ndarray) -> float:
     """Sum of -log2 p(symbol) under ``counts``: the rate an ideal coder would reach."""
-    p = counts.astype(np.float64) / counts.sum()
-    return float(-np.log2(p[symbols.ravel()]).sum())
+    return float(code_bits(counts)[symbols.ravel()].sum())

@@ -54,16 +54,26 @@ def encode_indices(
 
 @torch.inference_mode()
 def decode_indices(
-    net: VQVAE, indices: np.ndarray, device: torch.device | str = "cpu"
+    net: VQVAE,
+    indices: np.ndarray,
+    device: torch.device | str = "cpu",
+    depths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 ``[8h, 8w, 3]`` image from indices ``[S, h, w]``, decoded in blocks with a halo."""
+    """uint8 ``[8h, 8w, 3]`` image from indices ``[S, h, w]``, decoded in blocks with a halo.
+
+    ``depths`` ``[h, w]``, if given, is how many stages each position uses (default: all).
+    """
     idx = torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)).to(device)
     _, h, w = idx.shape
+    lev = None
+    if depths is not None:
+        lev = torch.from_numpy(np.ascontiguousarray(depths, dtype=np.int64)).to(device)
     out = np.empty((h * DOWNSAMPLE, w * DOWNSAMPLE, 3), dtype=np.uint8)
     for top, bottom, left, right in _blocks(h, w, DECODE_BLOCK):
         t, b = max(0, top - DECODER_HALO), min(h, bottom + DECODER_HALO)
         lft, rgt = max(0, left - DECODER_HALO), min(w, right + DECODER_HALO)
-        img = net.reconstruct(idx[None, :, t:b, lft:rgt])[0]
+        block_levels = None if lev is None else lev[None, t:b, lft:rgt]
+        img = net.reconstruct(idx[None, :, t:b, lft:rgt], block_levels)[0]
         y0, x0 = (top - t) * DOWNSAMPLE, (left - lft) * DOWNSAMPLE
         img = img[:, y0 : y0 + (bottom - top) * DOWNSAMPLE, x0 : x0 + (right - left) * DOWNSAMPLE]
         pixels = (img.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0)

@@ -4,6 +4,11 @@ Run once when a model ships; the files are then frozen and guard that model fore
 
     python formats/vectors/make_vectors.py vqcodec-base-v1
 
+``--depth`` writes the separate set for format version 2 (per-tile depth maps) for a
+model that shipped before it, leaving the model's first set untouched:
+
+    python formats/vectors/make_vectors.py vqcodec-base-v2 --depth
+
 Valid files record the SHA-256 of their entropy-decoded indices (exact on every
 machine), of their decoded pixels on the reference machine, and a PNG of those pixels.
 Invalid files record the error type and a fragment of its message.
@@ -47,6 +52,129 @@ def edit(data: bytes, offset: int, raw: bytes) -> bytes:
     return reseal(bytes(body))
 
 
+def mixed(h: int, w: int, seed: int) -> np.ndarray:
+    """Flat and smooth quadrants beside a busy one, so tiles get different depths."""
+    img = sample(h, w, seed).astype(np.int32)
+    img[: h // 2, : w // 2] = 128
+    img[h // 2 :, : w // 2] = 90 + np.arange(w // 2)[None, :, None] // 8
+    noise = np.random.default_rng(seed + 10).integers(-40, 40, (h - h // 2, w - w // 2, 3))
+    img[h // 2 :, w // 2 :] += noise
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def with_depth_section(data: bytes, section: bytes) -> bytes:
+    """A version-2 file with its depth section replaced (and its length field fixed)."""
+    f = container.parse(data)
+    n = data[5]
+    length_field = 35 + n + 8 * f.stages + 4
+    streams = 4 * sum(len(w) for w in f.streams)
+    start = length_field + 4
+    body = (
+        data[:length_field]
+        + struct.pack("<I", len(section))
+        + data[start : start + streams]
+        + section
+        + f.alpha
+    )
+    return reseal(body)
+
+
+def write_set(tag: str, valid: dict[str, bytes], invalid: dict, model) -> None:
+    manifest = []
+    for name, data in valid.items():
+        (HERE / name).write_bytes(data)
+        idx = codec.decode_streams(container.parse(data), model)
+        pixels, mode = codec.decode(data, model)
+        png = name.replace(".vqc", ".png")
+        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, mode).save(HERE / png)
+        manifest.append(
+            {
+                "file": name,
+                "expect": "image",
+                "model": model.name,
+                "mode": mode,
+                "sha256_indices": hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest(),
+                "sha256_pixels": hashlib.sha256(pixels.tobytes()).hexdigest(),
+                "reference": png,
+            }
+        )
+    for name, (data, error, match) in invalid.items():
+        name = f"{tag}-bad-{name}"
+        (HERE / name).write_bytes(data)
+        manifest.append({"file": name, "expect": error, "match": match})
+    path = HERE / f"{tag}.manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {len(manifest)} vectors and {path.name}")
+
+
+def depth_set(model) -> None:
+    """Version-2 vectors: files whose tiles use different numbers of stages."""
+    tag = f"{model.name}-depth"
+    img = mixed(96, 128, 5)
+    gray = mixed(64, 64, 6)[:, :, 0]
+    low, mid = 2, (model.stages + 1) // 2
+    valid = {
+        f"{tag}-rgb-q{low}.vqc": vqcodec.compress(img, low, model=model),
+        f"{tag}-rgb-q{mid}.vqc": vqcodec.compress(img, mid, model=model),
+        f"{tag}-gray-q{mid}.vqc": vqcodec.compress(gray, mid, model=model),
+    }
+    for name, data in valid.items():
+        if container.parse(data).depths is None:
+            raise SystemExit(f"{name} came out without a depth map; pick another image")
+    base = valid[f"{tag}-rgb-q{low}.vqc"]
+    f = container.parse(base)
+    d = f.depths
+    pack = lambda a: zlib.compress(np.ascontiguousarray(a, dtype=np.uint8).tobytes(), 9)  # noqa: E731
+    invalid = {
+        "future-version.vqc": (
+            reseal(base[:4] + b"\x03" + base[5:-4]),
+            "FormatError",
+            "unsupported",
+        ),
+        "depth-zero.vqc": (
+            with_depth_section(base, pack(np.where(d == 1, 0, d))),
+            "FormatError",
+            "outside",
+        ),
+        "depth-too-deep.vqc": (
+            with_depth_section(base, pack(np.where(d == d.max(), 200, d))),
+            "FormatError",
+            "outside",
+        ),
+        "depth-never-full.vqc": (
+            with_depth_section(base, pack(np.minimum(d, f.stages - 1))),
+            "FormatError",
+            "no tile",
+        ),
+        "depth-bomb.vqc": (
+            with_depth_section(base, pack(np.ones(10**6))),
+            "FormatError",
+            "depth section",
+        ),
+        "depth-short.vqc": (
+            with_depth_section(base, pack(d.ravel()[:-1])),
+            "FormatError",
+            "depth section",
+        ),
+        "depth-garbage.vqc": (
+            with_depth_section(base, b"not zlib"),
+            "FormatError",
+            "depth section",
+        ),
+        "depth-symbols.vqc": (
+            edit(base, 35 + base[5] + 8, struct.pack("<I", f.symbols[1] + 16)),
+            "FormatError",
+            "symbols",
+        ),
+        "depth-as-version-1.vqc": (
+            reseal(base[:4] + b"\x01" + base[5:-4]),
+            "FormatError",
+            "lengths",
+        ),
+    }
+    write_set(tag, valid, invalid, model)
+
+
 def main(model_name: str) -> None:
     model = vqcodec.get_model(model_name)
     tag = model.name
@@ -69,7 +197,7 @@ def main(model_name: str) -> None:
     invalid = {
         "truncated.vqc": (base[: len(base) // 2], "FormatError", "checksum"),
         "bad-magic.vqc": (b"\x89PNG" + base[4:], "FormatError", "not a .vqc"),
-        "future-version.vqc": (base[:4] + b"\x02" + base[5:], "FormatError", "unsupported"),
+        "future-version.vqc": (base[:4] + b"\x03" + base[5:], "FormatError", "unsupported"),
         "bit-flip.vqc": (
             base[:-10] + bytes([base[-10] ^ 4]) + base[-9:],
             "FormatError",
@@ -102,32 +230,13 @@ def main(model_name: str) -> None:
         "too-many-stages.vqc": (too_many, "FormatError", "stages"),
         "empty.vqc": (b"", "FormatError", "not a .vqc"),
     }
-    manifest = []
-    for name, data in valid.items():
-        (HERE / name).write_bytes(data)
-        idx = codec.decode_streams(container.parse(data), model)
-        pixels, mode = codec.decode(data, model)
-        png = name.replace(".vqc", ".png")
-        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, mode).save(HERE / png)
-        manifest.append(
-            {
-                "file": name,
-                "expect": "image",
-                "model": model.name,
-                "mode": mode,
-                "sha256_indices": hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest(),
-                "sha256_pixels": hashlib.sha256(pixels.tobytes()).hexdigest(),
-                "reference": png,
-            }
-        )
-    for name, (data, error, match) in invalid.items():
-        name = f"{tag}-bad-{name}"
-        (HERE / name).write_bytes(data)
-        manifest.append({"file": name, "expect": error, "match": match})
-    path = HERE / f"{tag}.manifest.json"
-    path.write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {len(manifest)} vectors and {path.name}")
+    write_set(tag, valid, invalid, model)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else vqcodec.DEFAULT_MODEL)
+    args = [a for a in sys.argv[1:] if a != "--depth"]
+    name = args[0] if args else vqcodec.DEFAULT_MODEL
+    if "--depth" in sys.argv[1:]:
+        depth_set(vqcodec.get_model(name))
+    else:
+        main(name)

@@ -22,7 +22,7 @@ def file_stats(data: bytes, model: Model) -> dict:
     f = container.parse(data)
     idx = codec.decode_streams(f, model)
     payload = [32 * len(words) for words in f.streams]
-    ideal = codec.ideal_bits(idx, model)
+    ideal = codec.ideal_bits(idx, model, codec.stage_masks(f))
     return {
         "payload_bits": payload,
         "ideal_bits": ideal,
@@ -32,10 +32,19 @@ def file_stats(data: bytes, model: Model) -> dict:
     }
 
 
+def _stage_table(stats: Sequence[dict], key: str) -> np.ndarray:
+    """``[files, max stages]`` float64 table of a per-stage list, zero-padded."""
+    width = max(len(s[key]) for s in stats)
+    return np.array([s[key] + [0] * (width - len(s[key])) for s in stats], dtype=np.float64)
+
+
 def summarize(quality: int, stats: Sequence[dict]) -> dict:
-    """Coding overhead at one quality level over a set of files (one per image)."""
-    payload = np.array([s["payload_bits"] for s in stats], dtype=np.float64)
-    ideal = np.array([s["ideal_bits"] for s in stats], dtype=np.float64)
+    """Coding overhead at one quality level over a set of files (one per image).
+
+    Files at one quality may hold different numbers of stages (per-tile depth chooses
+    how many); missing stages count as zero bits.
+    """
+    payload, ideal = _stage_table(stats, "payload_bits"), _stage_table(stats, "ideal_bits")
     header = np.array([s["header_bytes"] for s in stats], dtype=np.float64)
     pixels = np.array([s["pixels"] for s in stats], dtype=np.float64)
     return {

@@ -1,0 +1,100 @@
+"""Per-tile depth: the quality ladder, the error and rate it weighs, and what it picks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import synthetic_photo
+
+import vqcodec
+from vqcodec import codec, container, ratecontrol
+from vqcodec.transform import encode_indices
+
+
+def mixed(h: int = 96, w: int = 128) -> np.ndarray:
+    """A flat left half beside a noisy right half."""
+    img = synthetic_photo(h, w, seed=7).astype(np.int32)
+    img[:, : w // 2] = 128
+    img[:, w // 2 :] += np.random.default_rng(7).integers(-40, 40, (h, w - w // 2, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3, 8, 12])
+def test_ladder_runs_from_one_stage_to_all(stages):
+    mus = [ratecontrol.quality_mu(q, stages) for q in range(1, stages + 1)]
+    assert mus[-1] == 0.0
+    if stages > 1:
+        assert math.isinf(mus[0])
+    assert all(a > b for a, b in zip(mus[:-1], mus[1:], strict=True))
+
+
+def test_tile_sse_counts_only_the_images_pixels():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    decoded = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    got = ratecontrol.tile_sse(decoded, rgb)
+    err = ((decoded[:40, :70].astype(np.int64) - rgb) ** 2).sum(2)
+    assert got.shape == (2, 3)
+    for r in range(2):
+        for c in range(3):
+            assert got[r, c] == err[32 * r : 32 * r + 32, 32 * c : 32 * c + 32].sum()
+
+
+def test_tile_bits_accumulate_over_stages():
+    bits = np.arange(3 * 8 * 4, dtype=np.float64).reshape(3, 8, 4)
+    got = ratecontrol.tile_bits(bits)
+    assert got.shape == (3, 2, 1)
+    assert got[0, 1, 0] == bits[0, 4:, :].sum()
+    assert got[2, 0, 0] == bits[:, :4, :].sum()
+
+
+def test_flat_tiles_get_fewer_stages(model):
+    img = mixed()
+    idx = encode_indices(model.net, img, model.stages)
+    bits = codec.position_bits(idx, model)
+    depths = ratecontrol.choose_depths(model.net, img, idx, bits, 100.0)
+    assert depths.shape == (3, 4) and depths.dtype == np.uint8
+    assert depths[:, :2].max() < depths[:, 2:].min()
+    assert (ratecontrol.choose_depths(model.net, img, idx, bits, math.inf) == 1).all()
+    assert (ratecontrol.choose_depths(model.net, img, idx, None, 0.0) == model.stages).all()
+
+
+@pytest.mark.parametrize("name", ["vqcodec-base-v1", "vqcodec-base-v2"])
+def test_depth_files_carry_the_encoders_indices(name):
+    """Coder 1 and coder 2 both code exactly the present positions, in the right order."""
+    m = vqcodec.get_model(name)
+    img = mixed()
+    data = vqcodec.compress(img, 4, model=m)
+    f = container.parse(data)
+    assert f.format_version == 2 and f.depths.min() < f.depths.max() == f.stages
+    full = encode_indices(m.net, img, m.stages)
+    back = codec.decode_streams(f, m)
+    for s, mask in enumerate(codec.stage_masks(f)):
+        assert np.array_equal(back[s][mask], full[s][mask])
+        assert (back[s][~mask] == 0).all()
+        assert f.symbols[s] == mask.sum()
+
+
+def test_end_qualities_write_version_1(model, photo):
+    for q in (1, model.stages):
+        f = container.parse(vqcodec.compress(photo, q))
+        assert f.format_version == 1 and f.depths is None and f.stages == q
+
+
+def test_depth_beats_uniform_stages_on_a_mixed_image(model):
+    """Spending stages where they pay gives more PSNR per bit than the same stages
+    everywhere: the depth file costs far less than its deepest tile's depth used
+    everywhere, and loses little quality against it."""
+    from vqcodec.metrics import psnr
+    from vqcodec.transform import decode_indices
+
+    img = mixed()
+    f = container.parse(vqcodec.compress(img, 6))
+    ours = psnr(np.asarray(vqcodec.decompress(container.write(f))), img)
+    full = encode_indices(model.net, img, f.stages)
+    uniform_bits = sum(codec.ideal_bits(full, model))
+    uniform = psnr(decode_indices(model.net, full)[:96, :128], img)
+    assert 32 * sum(len(w) for w in f.streams) < 0.8 * uniform_bits
+    assert ours > uniform - 1.0
