@@ -1,7 +1,8 @@
 """Fit and check the per-tile depth ladder (vqcodec/ratecontrol.py) on a folder of images.
 
-For each image: every stage's indices, their cost under the model's entropy coder, and
-each tile's squared error when decoded with 1..S stages. Then, for a grid of Lagrange
+For each image and depth d = 1..S: the beam-searched d-stage indices (``--width 1``:
+greedy), their cost under the model's entropy coder, and each tile's squared error
+when the image is decoded with them. Then, for a grid of Lagrange
 multipliers mu, each tile's depth minimises error + mu * bits, and the image is decoded
 with those depths. Rates are ideal bits under the coder (the range coder adds < 0.1 %)
 plus the zlib'd depth map. Prints mean bpp / PSNR per mu, the same for plain uniform
@@ -21,16 +22,17 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
-from vqcodec import codec
+from vqcodec import codec, entropy
 from vqcodec.bench.metrics import bd_rate
 from vqcodec.metrics import psnr
 from vqcodec.model import LATENT_TILE
-from vqcodec.ratecontrol import MU_HIGH, MU_LOW, tile_bits, tile_sse
+from vqcodec.ratecontrol import BEAM_RATE, BEAM_WIDTH, MU_HIGH, MU_LOW, assemble, tile_sse, tile_sum
 from vqcodec.registry import get_model
 from vqcodec.train import IMAGE_SUFFIXES
-from vqcodec.transform import decode_indices, encode_indices
+from vqcodec.transform import decode_indices, encode_paths
 
 MUS = (6000, 3000, 2000, 1500, 800, 400, 200, 100, 50, 25, 12, 6)
 
@@ -40,32 +42,30 @@ def coded_bpp(model, idx: np.ndarray, depths: np.ndarray, pixels: int) -> float:
     grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
     stages = int(depths.max())
     masks = [grid > s for s in range(stages)]
-    bits = sum(codec.ideal_bits(idx[:stages], model, masks))
+    bits = sum(codec.ideal_bits(idx, model, masks))
     if depths.min() < stages:
         bits += 8 * len(zlib.compress(depths.astype(np.uint8).tobytes(), 9))
     return bits / pixels
 
 
-def measure(path: Path, model) -> dict:
+def measure(path: Path, model, width: int) -> dict:
     rgb = np.asarray(Image.open(path).convert("RGB"))
     h, w = rgb.shape[:2]
-    idx = encode_indices(model.net, rgb, model.stages)
-    bits = codec.position_bits(idx, model)
-    sse = np.stack(
-        [tile_sse(decode_indices(model.net, idx[: d + 1]), rgb) for d in range(model.stages)]
-    )
+    code_bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
+    rate = BEAM_RATE if width > 1 else 0.0
+    paths = encode_paths(model.net, rgb, model.stages, width, code_bits, rate)
+    bits = np.stack([tile_sum(codec.position_bits(p, model)) for p in paths])
+    sse = np.stack([tile_sse(decode_indices(model.net, p), rgb) for p in paths])
     plain = [
-        (
-            float(bits[: d + 1].sum() / (h * w)),
-            float(10 * np.log10(255**2 * 3 * h * w / sse[d].sum())),
-        )
-        for d in range(model.stages)
+        (float(b.sum() / (h * w)), float(10 * np.log10(255**2 * 3 * h * w / e.sum())))
+        for b, e in zip(bits, sse, strict=True)
     ]
     points = []
     for mu in MUS:
-        depths = (sse + mu * tile_bits(bits)).argmin(0) + 1
+        depths = (sse + mu * bits).argmin(0) + 1
+        idx = assemble(paths, depths)
         grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
-        out = decode_indices(model.net, idx[: depths.max()], depths=grid)
+        out = decode_indices(model.net, idx, depths=grid)
         points.append((coded_bpp(model, idx, depths, h * w), psnr(out[:h, :w], rgb)))
     return {"image": path.name, "plain": plain, "depth": points}
 
@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--first", type=int, default=None, help="First image number (by name).")
     ap.add_argument("--last", type=int, default=None, help="Last image number (by name).")
+    ap.add_argument("--width", type=int, default=BEAM_WIDTH, help="Beam width (1: greedy).")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     model = get_model(args.model)
@@ -88,7 +89,7 @@ def main() -> None:
     ]
     rows = []
     for p in files:
-        rows.append(measure(p, model))
+        rows.append(measure(p, model, args.width))
         print(p.name, flush=True)
     plain = np.mean([r["plain"] for r in rows], 0)
     depth = np.mean([r["depth"] for r in rows], 0)
@@ -96,6 +97,7 @@ def main() -> None:
         "model": model.name,
         "images": [p.name for p in files],
         "ladder": {"mu_high": MU_HIGH, "mu_low": MU_LOW},
+        "beam_width": args.width,
         "plain": plain.tolist(),
         "depth": [dict(mu=mu, bpp=b, psnr=q) for mu, (b, q) in zip(MUS, depth, strict=True)],
         "bd_rate_depth_vs_plain": bd_rate(

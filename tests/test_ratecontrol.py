@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from conftest import synthetic_photo
 
 import vqcodec
-from vqcodec import codec, container, ratecontrol
-from vqcodec.transform import encode_indices
+from vqcodec import codec, container, entropy, ratecontrol
+from vqcodec.transform import encode_paths
 
 
 def mixed(h: int = 96, w: int = 128) -> np.ndarray:
@@ -42,23 +43,68 @@ def test_tile_sse_counts_only_the_images_pixels():
             assert got[r, c] == err[32 * r : 32 * r + 32, 32 * c : 32 * c + 32].sum()
 
 
-def test_tile_bits_accumulate_over_stages():
+def test_tile_sum_adds_stages_and_positions():
     bits = np.arange(3 * 8 * 4, dtype=np.float64).reshape(3, 8, 4)
-    got = ratecontrol.tile_bits(bits)
-    assert got.shape == (3, 2, 1)
-    assert got[0, 1, 0] == bits[0, 4:, :].sum()
-    assert got[2, 0, 0] == bits[:, :4, :].sum()
+    got = ratecontrol.tile_sum(bits)
+    assert got.shape == (2, 1)
+    assert got[1, 0] == bits[:, 4:, :].sum() and got[0, 0] == bits[:, :4, :].sum()
+
+
+def _paths(model, img):
+    bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
+    return encode_paths(model.net, img, model.stages, 8, bits, ratecontrol.BEAM_RATE)
+
+
+def test_beam_search_with_width_one_and_no_rate_is_greedy(model):
+    z = torch.randn(500, model.net.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    q = model.net.quantizer
+    greedy = q.quantize(z, 5)
+    zero = torch.zeros(q.stages, q.size)
+    paths = q.beam_search(z, 5, 1, zero, 0.0)
+    assert paths.shape == (5, 500, 5)
+    for d in range(5):
+        assert torch.equal(paths[d, :, : d + 1], greedy[:, : d + 1])
+        assert (paths[d, :, d + 1 :] == 0).all()
+
+
+def test_beam_search_finds_closer_paths_than_greedy(model, photo):
+    """On a photo's latents, eight paths per stage cut the error of every depth past
+    the first by more than 10 % (measured: 15-30 %)."""
+    q = model.net.quantizer
+    with torch.inference_mode():
+        z = model.net.encode(torch.from_numpy(photo[:64, :96]).permute(2, 0, 1)[None] / 255.0)
+        z = z[0].permute(1, 2, 0).reshape(-1, z.shape[1])
+        zero = torch.zeros(q.stages, q.size)
+        greedy = q.beam_search(z, q.stages, 1, zero, 0.0)
+        beam = q.beam_search(z, q.stages, 8, zero, 0.0)
+
+        def err(p, d):
+            return (z - q.dequantize(p[d - 1, :, :d])).pow(2).sum(1).mean()
+
+        assert torch.equal(beam[0], greedy[0])
+        for d in range(2, q.stages + 1):
+            assert err(beam, d) < 0.9 * err(greedy, d)
 
 
 def test_flat_tiles_get_fewer_stages(model):
     img = mixed()
-    idx = encode_indices(model.net, img, model.stages)
-    bits = codec.position_bits(idx, model)
-    depths = ratecontrol.choose_depths(model.net, img, idx, bits, 100.0)
+    paths = _paths(model, img)
+    assert [p.shape for p in paths] == [(d, 12, 16) for d in range(1, model.stages + 1)]
+
+    def bits(idx):
+        return codec.position_bits(idx, model)
+
+    depths = ratecontrol.choose_depths(model.net, img, paths, bits, 100.0)
     assert depths.shape == (3, 4) and depths.dtype == np.uint8
-    assert depths[:, :2].max() < depths[:, 2:].min()
-    assert (ratecontrol.choose_depths(model.net, img, idx, bits, math.inf) == 1).all()
-    assert (ratecontrol.choose_depths(model.net, img, idx, None, 0.0) == model.stages).all()
+    assert depths[:, 0].max() < depths[:, 2:].min()  # column 1 sees the noise nearby
+    assert depths[:, :2].mean() < depths[:, 2:].mean()
+    assert (ratecontrol.choose_depths(model.net, img, paths, bits, math.inf) == 1).all()
+    assert (ratecontrol.choose_depths(model.net, img, paths, bits, 0.0) == model.stages).all()
+    indices = ratecontrol.assemble(paths, depths)
+    assert indices.shape == (depths.max(), 12, 16) and indices.dtype == np.int32
+    d = int(depths[2, 3])
+    assert np.array_equal(indices[:d, 8:, 12:], paths[d - 1][:, 8:, 12:])
+    assert (indices[d:, 8:, 12:] == 0).all()
 
 
 @pytest.mark.parametrize("name", ["vqcodec-base-v1", "vqcodec-base-v2"])
@@ -69,7 +115,7 @@ def test_depth_files_carry_the_encoders_indices(name):
     data = vqcodec.compress(img, 4, model=m)
     f = container.parse(data)
     assert f.format_version == 2 and f.depths.min() < f.depths.max() == f.stages
-    full = encode_indices(m.net, img, m.stages)
+    full = ratecontrol.assemble(_paths(m, img), f.depths)
     back = codec.decode_streams(f, m)
     for s, mask in enumerate(codec.stage_masks(f)):
         assert np.array_equal(back[s][mask], full[s][mask])
@@ -93,7 +139,7 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     img = mixed()
     f = container.parse(vqcodec.compress(img, 6))
     ours = psnr(np.asarray(vqcodec.decompress(container.write(f))), img)
-    full = encode_indices(model.net, img, f.stages)
+    full = _paths(model, img)[f.stages - 1]
     uniform_bits = sum(codec.ideal_bits(full, model))
     uniform = psnr(decode_indices(model.net, full)[:96, :128], img)
     assert 32 * sum(len(w) for w in f.streams) < 0.8 * uniform_bits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -11,7 +12,7 @@ from . import container, entropy, ratecontrol
 from .errors import FormatError, VQCodecError
 from .model import DOWNSAMPLE, LATENT_TILE, TILE
 from .registry import model_for
-from .transform import decode_indices, encode_indices
+from .transform import decode_indices, encode_paths
 from .weights import Model
 
 
@@ -61,13 +62,18 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
     h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
     net = model.net.to(dev)
-    indices = encode_indices(net, rgb, model.stages, dev)
+    plain_bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
     mu = ratecontrol.quality_mu(quality, model.stages)
-    bits = position_bits(indices, model) if 0 < mu < np.inf else None
-    tile_depths = ratecontrol.choose_depths(net, rgb, indices, bits, mu, dev)
-    stages = int(tile_depths.max())
+    search = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
+    paths = encode_paths(
+        net, rgb, search, ratecontrol.BEAM_WIDTH, plain_bits, ratecontrol.BEAM_RATE, dev
+    )
+    tile_depths = ratecontrol.choose_depths(
+        net, rgb, paths, lambda idx: position_bits(idx, model), mu, dev
+    )
+    indices = ratecontrol.assemble(paths, tile_depths)
+    stages = len(indices)
     depths = None if (tile_depths == stages).all() else tile_depths
-    indices = indices[:stages]
     grid_depths = np.repeat(np.repeat(tile_depths, LATENT_TILE, 0), LATENT_TILE, 1)
     masks = [grid_depths > s for s in range(stages)]
     return container.write(

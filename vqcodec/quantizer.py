@@ -81,6 +81,46 @@ class ResidualVQ(nn.Module):
             out.append(idx)
         return torch.stack(out, 1)
 
+    def beam_search(
+        self, z: torch.Tensor, stages: int, width: int, bits: torch.Tensor, rate: float
+    ) -> torch.Tensor:
+        """The best path of every length up to ``stages``: int64 ``[stages, N, stages]``,
+        row ``d - 1`` holding the ``d``-stage indices (then zeros) for each row of ``z``.
+
+        Greedy residual quantization picks each stage's nearest code; this keeps the
+        ``width`` best partial paths per row instead, scored by squared error plus
+        ``rate * energy * bits`` (``bits`` ``[stages, size]``: each code's cost; ``energy``
+        the first codebook's mean squared norm, so ``rate`` does not depend on the latent
+        scale). Width 1 with rate 0 is :meth:`quantize`.
+        """
+        n = z.shape[0]
+        books = self.codebooks.float()
+        weight = rate * float(books[0].pow(2).sum(1).mean())
+        cost_bits = bits.float().to(books.device) * weight
+        residual = z.float()[:, None, :]  # [N, paths, dim]
+        score = residual.pow(2).sum(-1)  # error + weighted bits so far, [N, paths]
+        spent = torch.zeros_like(score)
+        paths = torch.zeros(n, 1, 0, dtype=torch.long, device=z.device)
+        out = torch.zeros(stages, n, stages, dtype=torch.long, device=z.device)
+        for s in range(stages):
+            book = books[s]
+            err = residual.pow(2).sum(-1)
+            cand = (
+                (err + spent)[:, :, None]
+                - 2 * residual @ book.t()
+                + book.pow(2).sum(1)[None, None]
+                + cost_bits[s][None, None]
+            )
+            score, pick = cand.reshape(n, -1).topk(min(width, cand[0].numel()), 1, largest=False)
+            parent, code = pick // self.size, pick % self.size
+            residual = residual.gather(1, parent[:, :, None].expand(-1, -1, self.dim)) - book[code]
+            spent = spent.gather(1, parent) + cost_bits[s][code]
+            paths = torch.cat(
+                [paths.gather(1, parent[:, :, None].expand(-1, -1, s)), code[:, :, None]], 2
+            )
+            out[s, :, : s + 1] = paths[:, 0]  # topk sorts: column 0 is the best
+        return out
+
     def dequantize(self, indices: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of the codes named by ``indices`` ``[N, stages]``; returns ``[N, dim]``.
 

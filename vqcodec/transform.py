@@ -53,6 +53,39 @@ def encode_indices(
 
 
 @torch.inference_mode()
+def encode_paths(
+    net: VQVAE,
+    rgb: np.ndarray,
+    stages: int,
+    width: int,
+    bits: torch.Tensor,
+    rate: float,
+    device: torch.device | str = "cpu",
+) -> list[np.ndarray]:
+    """For each depth ``d`` in 1..stages, the beam-searched ``d``-stage indices of a uint8
+    ``[H, W, 3]`` image: int16 ``[d, Hp/8, Wp/8]`` (see ``ResidualVQ.beam_search``).
+
+    ``bits`` ``[S, K]`` is each code's cost and ``rate`` its weight in the search."""
+    h, w = rgb.shape[:2]
+    rows, cols = -(-h // TILE) * LATENT_TILE, -(-w // TILE) * LATENT_TILE
+    dtype = np.int16 if net.quantizer.size <= 1 << 15 else np.int32
+    out = [np.empty((d, rows, cols), dtype=dtype) for d in range(1, stages + 1)]
+    for r0, r1, c0, c1 in _blocks(rows // LATENT_TILE, cols // LATENT_TILE, ENCODE_BLOCK):
+        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
+        x = torch.from_numpy(np.array(block)).to(device).permute(2, 0, 1)[None].float() / 255.0
+        z = net.encode(x)[0]
+        flat = z.permute(1, 2, 0).reshape(-1, z.shape[0])
+        best = net.quantizer.beam_search(flat, stages, width, bits, rate).cpu().numpy()
+        shape = (z.shape[1], z.shape[2])
+        for d in range(stages):
+            block_idx = best[d, :, : d + 1].T.reshape((d + 1, *shape))
+            out[d][:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
+                block_idx
+            )
+    return out
+
+
+@torch.inference_mode()
 def decode_indices(
     net: VQVAE,
     indices: np.ndarray,
