@@ -29,7 +29,8 @@ LIMIT = 1 << 20
 
 
 def seeds() -> list[bytes]:
-    """Valid files of several sizes, modes and qualities."""
+    """Valid files of several sizes, modes and qualities, plus the version-2 (per-tile
+    depth) test vectors."""
     rng = np.random.default_rng(0)
     out = []
     for h, w, c, q in [
@@ -42,6 +43,8 @@ def seeds() -> list[bytes]:
     ]:
         img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
         out.append(vqcodec.compress(img, q))
+    vectors = Path(__file__).parent.parent / "formats" / "vectors"
+    out += [p.read_bytes() for p in sorted(vectors.glob("*-depth-*-q*.vqc"))]
     return out
 
 

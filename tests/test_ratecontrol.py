@@ -144,3 +144,19 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     uniform = psnr(decode_indices(model.net, full)[:96, :128], img)
     assert 32 * sum(len(w) for w in f.streams) < 0.8 * uniform_bits
     assert ours > uniform - 1.0
+
+
+def test_progress_wraps_one_step_per_stage(model, photo):
+    seen = []
+
+    def progress(items):
+        for item in items:
+            seen.append(item.shape[0])
+            yield item
+
+    plain = vqcodec.compress(photo, 5)
+    assert vqcodec.compress(photo, 5, progress=progress) == plain
+    assert seen == list(range(1, model.stages + 1))
+    seen.clear()
+    vqcodec.compress(photo, 1, progress=progress)
+    assert seen == []  # quality 1 needs no search

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -24,6 +25,7 @@ def compress(
     model: Model | str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    progress: Callable | None = None,
 ) -> bytes:
     """Compress an image to .vqc bytes.
 
@@ -32,9 +34,11 @@ def compress(
     per tile) to the model's stage count (every stage everywhere); in between, each
     32x32 tile gets as many stages as pay for their bits. ``model`` is a shipped model name or a
     path to a trained .safetensors file (default: the shipped default model).
+    ``progress``, if given, wraps the per-stage loop of the tile-depth search (for
+    example ``tqdm``'s constructor): the long part of encoding a large image.
     """
     pixels, mode = to_pixels(image, max_pixels)
-    return codec.encode(pixels, mode, get_model(model), quality, device)
+    return codec.encode(pixels, mode, get_model(model), quality, device, progress)
 
 
 def decompress(

@@ -239,12 +239,18 @@ def compress(
       vqcodec compress photo.png small.vqc -q 1
       cat photo.png | vqcodec compress - - > photo.vqc
     """
+    from tqdm import tqdm
+
     from . import api
 
     output = output or _default_output(input, ".vqc")
     check_writable(output, force)
     data = api.compress(
-        read_bytes(input) if input == STDIO else Path(input), quality, model=model, device=device
+        read_bytes(input) if input == STDIO else Path(input),
+        quality,
+        model=model,
+        device=device,
+        progress=lambda it: tqdm(it, desc="tile depths", unit="stage", leave=False, disable=None),
     )
     write_bytes(output, data, force)
     if output != STDIO:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -51,11 +52,19 @@ def _split_alpha(pixels: np.ndarray, mode: str) -> tuple[np.ndarray, bytes]:
     return pixels, alpha
 
 
-def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: str = "cpu") -> bytes:
+def encode(
+    pixels: np.ndarray,
+    mode: str,
+    model: Model,
+    quality: int,
+    device: str = "cpu",
+    progress: Callable | None = None,
+) -> bytes:
     """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``.
 
     Quality 1 sends one stage everywhere and quality ``model.stages`` every stage
-    everywhere; in between each tile gets its own depth (see :mod:`vqcodec.ratecontrol`).
+    everywhere; in between each tile gets its own depth (see :mod:`vqcodec.ratecontrol`),
+    which costs one decoder pass per stage (``progress`` wraps that loop).
     """
     check_quality(model, quality)
     dev = resolve_device(device)
@@ -69,7 +78,7 @@ def encode(pixels: np.ndarray, mode: str, model: Model, quality: int, device: st
         net, rgb, search, ratecontrol.BEAM_WIDTH, plain_bits, ratecontrol.BEAM_RATE, dev
     )
     tile_depths = ratecontrol.choose_depths(
-        net, rgb, paths, lambda idx: position_bits(idx, model), mu, dev
+        net, rgb, paths, lambda idx: position_bits(idx, model), mu, dev, progress
     )
     indices = ratecontrol.assemble(paths, tile_depths)
     stages = len(indices)

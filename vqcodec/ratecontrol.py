@@ -71,13 +71,15 @@ def choose_depths(
     bits: Callable[[np.ndarray], np.ndarray],
     mu: float,
     device: torch.device | str = "cpu",
+    progress: Callable | None = None,
 ) -> np.ndarray:
     """uint8 ``[tile_rows, tile_cols]``: each tile's depth ``d`` in 1..S minimising its
     error + mu * bits when it sends ``paths[d - 1]``.
 
     ``paths[d - 1]`` is ``[d, rows, cols]``, the indices to send at depth ``d``;
     ``bits(indices)`` prices every index of such an array. Decodes the image once per
-    depth, so it costs S decoder passes.
+    depth, so it costs S decoder passes; ``progress``, if given, wraps their loop
+    (for example ``tqdm``'s constructor).
     """
     stages = len(paths)
     rows, cols = paths[0].shape[1:]
@@ -87,7 +89,7 @@ def choose_depths(
     if mu <= 0:
         return np.full(shape, stages, dtype=np.uint8)
     cost = np.empty((stages, *shape))
-    for d, idx in enumerate(paths):
+    for d, idx in enumerate(progress(paths) if progress else paths):
         cost[d] = mu * tile_sum(bits(idx)) + tile_sse(decode_indices(net, idx, device), rgb)
     return (cost.argmin(0) + 1).astype(np.uint8)
 
