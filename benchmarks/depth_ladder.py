@@ -1,10 +1,10 @@
 """Fit and check the per-tile depth ladder (vqcodec/ratecontrol.py) on a folder of images.
 
-For each image and depth d = 1..S: the beam-searched d-stage indices (``--width 1``:
-greedy), their cost under the model's entropy coder, and each tile's squared error
-when the image is decoded with them. Then, for a grid of Lagrange
-multipliers mu, each tile's depth minimises error + mu * bits, and the image is decoded
-with those depths. Rates are ideal bits under the coder (the range coder adds < 0.1 %)
+For each image: the uniform curve (every tile at depth d = 1..S, codes from a beam
+search without a rate term; ``--width 1``: greedy codes), and, for a grid of Lagrange
+multipliers mu, what the encoder does: codes searched with ``beam_rate(mu)``, each
+tile's depth minimising its squared error + mu * bits, the image decoded with those
+depths. Rates are ideal bits under the coder (the range coder adds < 0.1 %)
 plus the zlib'd depth map. Prints mean bpp / PSNR per mu, the same for plain uniform
 depths, and the BD-rate of the depth curve against the plain one.
 
@@ -22,14 +22,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from vqcodec import codec, entropy
+from vqcodec import codec, ratecontrol
 from vqcodec.bench.metrics import bd_rate
 from vqcodec.metrics import psnr
 from vqcodec.model import LATENT_TILE
-from vqcodec.ratecontrol import BEAM_RATE, BEAM_WIDTH, MU_HIGH, MU_LOW, assemble, tile_sse, tile_sum
+from vqcodec.ratecontrol import MU_HIGH, MU_LOW, assemble, beam_rate, tile_sse, tile_sum
 from vqcodec.registry import get_model
 from vqcodec.train import IMAGE_SUFFIXES
 from vqcodec.transform import decode_indices, encode_paths
@@ -49,19 +48,28 @@ def coded_bpp(model, idx: np.ndarray, depths: np.ndarray, pixels: int) -> float:
 
 
 def measure(path: Path, model, width: int) -> dict:
+    """Uniform depths (rate-free search) and the encoder's per-tile depths at each mu."""
     rgb = np.asarray(Image.open(path).convert("RGB"))
     h, w = rgb.shape[:2]
-    code_bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
-    rate = BEAM_RATE if width > 1 else 0.0
-    paths = encode_paths(model.net, rgb, model.stages, width, code_bits, rate)
-    bits = np.stack([tile_sum(codec.position_bits(p, model)) for p in paths])
-    sse = np.stack([tile_sse(decode_indices(model.net, p), rgb) for p in paths])
+
+    def search(rate: float):
+        return encode_paths(
+            model.net, rgb, model.stages, codec.code_search(model, model.stages, rate, width)
+        )
+
+    def cost(paths):
+        bits = np.stack([tile_sum(codec.position_bits(p, model)) for p in paths])
+        return bits, np.stack([tile_sse(decode_indices(model.net, p), rgb) for p in paths])
+
+    bits, sse = cost(search(0.0))
     plain = [
         (float(b.sum() / (h * w)), float(10 * np.log10(255**2 * 3 * h * w / e.sum())))
         for b, e in zip(bits, sse, strict=True)
     ]
     points = []
     for mu in MUS:
+        paths = search(beam_rate(mu) if width > 1 else 0.0)
+        bits, sse = cost(paths)
         depths = (sse + mu * bits).argmin(0) + 1
         idx = assemble(paths, depths)
         grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
@@ -76,7 +84,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--first", type=int, default=None, help="First image number (by name).")
     ap.add_argument("--last", type=int, default=None, help="Last image number (by name).")
-    ap.add_argument("--width", type=int, default=BEAM_WIDTH, help="Beam width (1: greedy).")
+    ap.add_argument("--width", type=int, default=ratecontrol.BEAM_WIDTH, help="1: greedy codes")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     model = get_model(args.model)

@@ -10,7 +10,7 @@ import torch
 from conftest import synthetic_photo
 
 import vqcodec
-from vqcodec import codec, container, entropy, ratecontrol
+from vqcodec import codec, container, ratecontrol
 from vqcodec.transform import encode_paths
 
 
@@ -50,9 +50,9 @@ def test_tile_sum_adds_stages_and_positions():
     assert got[1, 0] == bits[:, 4:, :].sum() and got[0, 0] == bits[:, :4, :].sum()
 
 
-def _paths(model, img):
-    bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
-    return encode_paths(model.net, img, model.stages, 8, bits, ratecontrol.BEAM_RATE)
+def _paths(model, img, quality=4):
+    rate = ratecontrol.beam_rate(ratecontrol.quality_mu(quality, model.stages))
+    return encode_paths(model.net, img, model.stages, codec.code_search(model, model.stages, rate))
 
 
 def test_beam_search_with_width_one_and_no_rate_is_greedy(model):
@@ -60,11 +60,26 @@ def test_beam_search_with_width_one_and_no_rate_is_greedy(model):
     q = model.net.quantizer
     greedy = q.quantize(z, 5)
     zero = torch.zeros(q.stages, q.size)
-    paths = q.beam_search(z, 5, 1, zero, 0.0)
+    paths = q.beam_search(z, 5, 1, 0.0, zero)
     assert paths.shape == (5, 500, 5)
     for d in range(5):
         assert torch.equal(paths[d, :, : d + 1], greedy[:, : d + 1])
         assert (paths[d, :, d + 1 :] == 0).all()
+
+
+def test_beam_search_prices_codes_by_the_previous_code(model):
+    """With a heavy rate weight the beam follows the cheapest codes: from stage 1 on,
+    those the context tables make cheap after the path's previous code."""
+    q = model.net.quantizer
+    z = torch.randn(50, q.dim, generator=torch.Generator().manual_seed(3))
+    plain = torch.full((q.stages, q.size), 8.0)
+    plain[:, 5] = 0.0  # code 5 is free without context
+    context = torch.full((q.stages, q.size, q.size), 8.0)
+    context[:, :, 7] = 0.0  # code 7 is free after any code
+    paths = q.beam_search(z, 3, 4, 1e6, plain, context, context_from=1)
+    assert (paths[2, :, 0] == 5).all() and (paths[2, :, 1:3] == 7).all()
+    no_context = q.beam_search(z, 3, 4, 1e6, plain)
+    assert (no_context[2, :, :3] == 5).all()
 
 
 def test_beam_search_finds_closer_paths_than_greedy(model, photo):
@@ -75,8 +90,8 @@ def test_beam_search_finds_closer_paths_than_greedy(model, photo):
         z = model.net.encode(torch.from_numpy(photo[:64, :96]).permute(2, 0, 1)[None] / 255.0)
         z = z[0].permute(1, 2, 0).reshape(-1, z.shape[1])
         zero = torch.zeros(q.stages, q.size)
-        greedy = q.beam_search(z, q.stages, 1, zero, 0.0)
-        beam = q.beam_search(z, q.stages, 8, zero, 0.0)
+        greedy = q.beam_search(z, q.stages, 1, 0.0, zero)
+        beam = q.beam_search(z, q.stages, 8, 0.0, zero)
 
         def err(p, d):
             return (z - q.dequantize(p[d - 1, :, :d])).pow(2).sum(1).mean()
@@ -139,7 +154,7 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     img = mixed()
     f = container.parse(vqcodec.compress(img, 6))
     ours = psnr(np.asarray(vqcodec.decompress(container.write(f))), img)
-    full = _paths(model, img)[f.stages - 1]
+    full = _paths(model, img, 6)[f.stages - 1]
     uniform_bits = sum(codec.ideal_bits(full, model))
     uniform = psnr(decode_indices(model.net, full)[:96, :128], img)
     assert 32 * sum(len(w) for w in f.streams) < 0.8 * uniform_bits

@@ -71,11 +71,10 @@ def encode(
     h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
     net = model.net.to(dev)
-    plain_bits = torch.from_numpy(np.stack([entropy.code_bits(c) for c in model.counts]))
     mu = ratecontrol.quality_mu(quality, model.stages)
-    search = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
+    stages = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
     paths = encode_paths(
-        net, rgb, search, ratecontrol.BEAM_WIDTH, plain_bits, ratecontrol.BEAM_RATE, dev
+        net, rgb, stages, code_search(model, stages, ratecontrol.beam_rate(mu)), dev
     )
     tile_depths = ratecontrol.choose_depths(
         net, rgb, paths, lambda idx: position_bits(idx, model), mu, dev, progress
@@ -102,6 +101,22 @@ def encode(
             alpha=alpha,
             depths=depths,
         )
+    )
+
+
+def code_search(
+    model: Model, stages: int, rate: float, width: int = ratecontrol.BEAM_WIDTH
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The encoder's code search: a beam over ``model``'s codebooks, pricing codes by
+    the tables the entropy coder will use (coder 2's previous-stage tables where it has
+    them)."""
+    bits = torch.from_numpy(entropy.code_bits(model.counts))
+    context = None
+    if model.context_counts is not None:
+        context = torch.from_numpy(entropy.code_bits(model.context_counts))
+    quantizer = model.net.quantizer
+    return lambda z: quantizer.beam_search(
+        z, stages, width, rate, bits, context, entropy.NEIGHBOUR_STAGES
     )
 
 
@@ -138,7 +153,8 @@ def position_bits(indices: np.ndarray, model: Model) -> np.ndarray:
     """Ideal cost in bits of every index ``[stages, rows, cols]`` with all positions
     present: the rate the depth choice weighs."""
     if model.context_counts is None:
-        return np.stack([entropy.code_bits(model.counts[s])[idx] for s, idx in enumerate(indices)])
+        bits = entropy.code_bits(model.counts)
+        return np.stack([bits[s][idx] for s, idx in enumerate(indices)])
     return np.stack(
         [
             entropy.position_bits(idx, s, stage_tables(model, s), indices[s - 1] if s else None)

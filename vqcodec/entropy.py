@@ -209,8 +209,10 @@ def ideal_bits_stage(
 
 
 def code_bits(counts: np.ndarray) -> np.ndarray:
-    """``-log2 p(k)`` for every symbol ``k`` under ``counts`` ``[K]`` (float64)."""
-    return -np.log2(counts.astype(np.float64) / counts.sum())
+    """``-log2 p(k)`` for every symbol ``k`` of each table in ``counts`` ``[..., K]``
+    (a plain table, a stack of them, or a context table's rows), as float64."""
+    c = counts.astype(np.float64)
+    return -np.log2(c / c.sum(-1, keepdims=True))
 
 
 def ideal_bits(symbols: np.ndarray, counts: np.ndarray) -> float:

@@ -82,39 +82,49 @@ class ResidualVQ(nn.Module):
         return torch.stack(out, 1)
 
     def beam_search(
-        self, z: torch.Tensor, stages: int, width: int, bits: torch.Tensor, rate: float
+        self,
+        z: torch.Tensor,
+        stages: int,
+        width: int,
+        rate: float,
+        bits: torch.Tensor,
+        context_bits: torch.Tensor | None = None,
+        context_from: int = 0,
     ) -> torch.Tensor:
         """The best path of every length up to ``stages``: int64 ``[stages, N, stages]``,
         row ``d - 1`` holding the ``d``-stage indices (then zeros) for each row of ``z``.
 
         Greedy residual quantization picks each stage's nearest code; this keeps the
         ``width`` best partial paths per row instead, scored by squared error plus
-        ``rate * energy * bits`` (``bits`` ``[stages, size]``: each code's cost; ``energy``
-        the first codebook's mean squared norm, so ``rate`` does not depend on the latent
-        scale). Width 1 with rate 0 is :meth:`quantize`.
+        ``rate`` times their bits. ``bits`` ``[stages, size]`` is each code's cost; from
+        stage ``context_from`` on, ``context_bits`` ``[stages, size, size]``, if given,
+        prices a code by the path's previous code instead. Width 1 with rate 0 is
+        :meth:`quantize`.
         """
         n = z.shape[0]
         books = self.codebooks.float()
-        weight = rate * float(books[0].pow(2).sum(1).mean())
-        cost_bits = bits.float().to(books.device) * weight
+        plain = rate * bits.float().to(books.device)
+        ctx = None if context_bits is None else rate * context_bits.float().to(books.device)
         residual = z.float()[:, None, :]  # [N, paths, dim]
-        score = residual.pow(2).sum(-1)  # error + weighted bits so far, [N, paths]
-        spent = torch.zeros_like(score)
+        spent = torch.zeros(n, 1, device=z.device)  # rate * bits so far, per path
         paths = torch.zeros(n, 1, 0, dtype=torch.long, device=z.device)
         out = torch.zeros(stages, n, stages, dtype=torch.long, device=z.device)
         for s in range(stages):
             book = books[s]
-            err = residual.pow(2).sum(-1)
+            if ctx is not None and s >= max(context_from, 1):
+                price = ctx[s][paths[:, :, -1]]  # [N, paths, size]
+            else:
+                price = plain[s].expand(n, residual.shape[1], -1)
             cand = (
-                (err + spent)[:, :, None]
+                (residual.pow(2).sum(-1) + spent)[:, :, None]
                 - 2 * residual @ book.t()
                 + book.pow(2).sum(1)[None, None]
-                + cost_bits[s][None, None]
+                + price
             )
-            score, pick = cand.reshape(n, -1).topk(min(width, cand[0].numel()), 1, largest=False)
+            pick = cand.reshape(n, -1).topk(min(width, cand[0].numel()), 1, largest=False).indices
             parent, code = pick // self.size, pick % self.size
             residual = residual.gather(1, parent[:, :, None].expand(-1, -1, self.dim)) - book[code]
-            spent = spent.gather(1, parent) + cost_bits[s][code]
+            spent = spent.gather(1, parent) + price.reshape(n, -1).gather(1, pick)
             paths = torch.cat(
                 [paths.gather(1, parent[:, :, None].expand(-1, -1, s)), code[:, :, None]], 2
             )

@@ -8,8 +8,9 @@ quality ``q`` the encoder gives each tile the depth ``d`` that minimises
 where ``SSE_d`` is the tile's squared pixel error when the image is decoded with
 ``d`` stages and ``bits_d`` the cost of those indices under the entropy coder. The
 indices of each depth come from a beam search over the residual codebooks (best
-``d``-stage path, ``BEAM_WIDTH`` paths kept), which lowers the error of every depth
-at almost no cost in bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically with quality:
+``d``-stage path, ``BEAM_WIDTH`` paths kept, scored by latent error + ``beam_rate(mu)``
+times the bits under the entropy coder's tables), which lowers the error of every
+depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically with quality:
 quality 1 sends one stage everywhere, the top quality every stage everywhere.
 The ladder was fitted on training photographs (benchmarks/depth_ladder.py).
 """
@@ -28,7 +29,7 @@ from .transform import decode_indices
 MU_HIGH = 2000.0  # quality 2
 MU_LOW = 12.0  # the quality below the top
 BEAM_WIDTH = 8
-BEAM_RATE = 1e-4  # weight of a code's bits in the beam's score, relative to latent energy
+BEAM_RATE_PER_MU = 1e-5  # latent squared error per bit in the beam's score, per unit of mu
 _BAND = 8 * TILE  # rows of pixels compared at a time, bounding memory
 
 
@@ -41,6 +42,16 @@ def quality_mu(quality: int, stages: int) -> float:
     if stages == 3:
         return MU_HIGH
     return MU_HIGH * (MU_LOW / MU_HIGH) ** ((quality - 2) / (stages - 3))
+
+
+def beam_rate(mu: float) -> float:
+    """The weight of bits in the beam search's score at multiplier ``mu``.
+
+    The beam scores codes in latent squared error, about 1e5 times smaller than the
+    pixel error they cause, so its rate weight is ``mu`` scaled down alike (capped at
+    ``MU_HIGH``, quality 1 having an infinite ``mu``).
+    """
+    return BEAM_RATE_PER_MU * min(mu, MU_HIGH)
 
 
 def tile_sse(image: np.ndarray, rgb: np.ndarray) -> np.ndarray:

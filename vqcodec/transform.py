@@ -9,6 +9,8 @@ the block size, whatever the image size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -57,15 +59,12 @@ def encode_paths(
     net: VQVAE,
     rgb: np.ndarray,
     stages: int,
-    width: int,
-    bits: torch.Tensor,
-    rate: float,
+    search: Callable[[torch.Tensor], torch.Tensor],
     device: torch.device | str = "cpu",
 ) -> list[np.ndarray]:
-    """For each depth ``d`` in 1..stages, the beam-searched ``d``-stage indices of a uint8
-    ``[H, W, 3]`` image: int16 ``[d, Hp/8, Wp/8]`` (see ``ResidualVQ.beam_search``).
-
-    ``bits`` ``[S, K]`` is each code's cost and ``rate`` its weight in the search."""
+    """For each depth ``d`` in 1..stages, the ``d``-stage indices of a uint8 ``[H, W, 3]``
+    image: int16 ``[d, Hp/8, Wp/8]``. ``search`` maps latents ``[N, D]`` to the best path
+    of every length, ``[stages, N, stages]`` (``ResidualVQ.beam_search``)."""
     h, w = rgb.shape[:2]
     rows, cols = -(-h // TILE) * LATENT_TILE, -(-w // TILE) * LATENT_TILE
     dtype = np.int16 if net.quantizer.size <= 1 << 15 else np.int32
@@ -74,13 +73,10 @@ def encode_paths(
         block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
         x = torch.from_numpy(np.array(block)).to(device).permute(2, 0, 1)[None].float() / 255.0
         z = net.encode(x)[0]
-        flat = z.permute(1, 2, 0).reshape(-1, z.shape[0])
-        best = net.quantizer.beam_search(flat, stages, width, bits, rate).cpu().numpy()
-        shape = (z.shape[1], z.shape[2])
+        best = search(z.permute(1, 2, 0).reshape(-1, z.shape[0])).cpu().numpy()
         for d in range(stages):
-            block_idx = best[d, :, : d + 1].T.reshape((d + 1, *shape))
             out[d][:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
-                block_idx
+                best[d, :, : d + 1].T.reshape(d + 1, z.shape[1], z.shape[2])
             )
     return out
 
