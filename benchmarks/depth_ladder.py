@@ -27,8 +27,15 @@ from PIL import Image
 from vqcodec import codec, ratecontrol
 from vqcodec.bench.metrics import bd_rate
 from vqcodec.metrics import psnr
-from vqcodec.model import LATENT_TILE
-from vqcodec.ratecontrol import MU_HIGH, MU_LOW, assemble, beam_rate, tile_sse, tile_sum
+from vqcodec.ratecontrol import (
+    MU_HIGH,
+    MU_LOW,
+    assemble,
+    beam_rate,
+    grid_depths,
+    tile_sse,
+    tile_sum,
+)
 from vqcodec.registry import get_model
 from vqcodec.train import IMAGE_SUFFIXES
 from vqcodec.transform import decode_indices, encode_paths
@@ -38,7 +45,7 @@ MUS = (6000, 3000, 2000, 1500, 800, 400, 200, 100, 50, 25, 12, 6)
 
 def coded_bpp(model, idx: np.ndarray, depths: np.ndarray, pixels: int) -> float:
     """Ideal bits of the present indices plus the depth map's zlib bytes, per pixel."""
-    grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
+    grid = grid_depths(depths)
     stages = int(depths.max())
     masks = [grid > s for s in range(stages)]
     bits = sum(codec.ideal_bits(idx, model, masks))
@@ -72,7 +79,7 @@ def measure(path: Path, model, width: int) -> dict:
         bits, sse = cost(paths)
         depths = (sse + mu * bits).argmin(0) + 1
         idx = assemble(paths, depths)
-        grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
+        grid = grid_depths(depths)
         out = decode_indices(model.net, idx, depths=grid)
         points.append((coded_bpp(model, idx, depths, h * w), psnr(out[:h, :w], rgb)))
     return {"image": path.name, "plain": plain, "depth": points}

@@ -11,7 +11,7 @@ import torch
 
 from . import container, entropy, ratecontrol
 from .errors import FormatError, VQCodecError
-from .model import DOWNSAMPLE, LATENT_TILE, TILE
+from .model import DOWNSAMPLE, TILE
 from .registry import model_for
 from .transform import decode_indices, encode_paths
 from .weights import Model
@@ -82,8 +82,8 @@ def encode(
     indices = ratecontrol.assemble(paths, tile_depths)
     stages = len(indices)
     depths = None if (tile_depths == stages).all() else tile_depths
-    grid_depths = np.repeat(np.repeat(tile_depths, LATENT_TILE, 0), LATENT_TILE, 1)
-    masks = [grid_depths > s for s in range(stages)]
+    grid = ratecontrol.grid_depths(tile_depths)
+    masks = [grid > s for s in range(stages)]
     return container.write(
         container.VQCFile(
             model=model.name,

@@ -105,11 +105,16 @@ def choose_depths(
     return (cost.argmin(0) + 1).astype(np.uint8)
 
 
+def grid_depths(depths: np.ndarray) -> np.ndarray:
+    """Tile depths ``[tile_rows, tile_cols]`` -> the depth of every latent position."""
+    return np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
+
+
 def assemble(paths: list[np.ndarray], depths: np.ndarray) -> np.ndarray:
     """int32 ``[max depth, rows, cols]``: each tile's indices from the path of its depth
     (zeros in the stages a tile does not use)."""
     stages = int(depths.max())
-    grid = np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
+    grid = grid_depths(depths)
     out = np.zeros((stages, *grid.shape), dtype=np.int32)
     for d in np.unique(depths):
         at = grid == d
