@@ -10,9 +10,9 @@ where ``SSE_d`` is the tile's squared pixel error when the image is decoded with
 indices of each depth come from a beam search over the residual codebooks (best
 ``d``-stage path, ``BEAM_WIDTH`` paths kept, scored by latent error + ``beam_rate(mu)``
 times the bits under the entropy coder's tables), which lowers the error of every
-depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically with quality:
-quality 1 sends one stage everywhere, the top quality every stage everywhere.
-The ladder was fitted on training photographs (benchmarks/depth_ladder.py).
+depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically
+with quality: quality 1 sends one stage everywhere, the top quality every stage
+everywhere. The ladder was fitted on training photographs (benchmarks/depth_ladder.py).
 """
 
 from __future__ import annotations
