@@ -93,7 +93,7 @@ def bench(
     \b
     Examples:
       vqcodec bench ../shared/data/kodak                    # full run
-      vqcodec bench ../shared/data/kodak --quick            # about a minute
+      vqcodec bench ../shared/data/kodak --quick            # about 4 minutes
       vqcodec bench --scaling --max-mp 16                   # size scaling only
     """
     import torch
