@@ -32,6 +32,7 @@ from vqcodec.ratecontrol import (
     MU_LOW,
     assemble,
     beam_rate,
+    choose_depths,
     grid_depths,
     tile_sse,
     tile_sum,
@@ -76,8 +77,7 @@ def measure(path: Path, model, width: int) -> dict:
     points = []
     for mu in MUS:
         paths = search(beam_rate(mu) if width > 1 else 0.0)
-        bits, sse = cost(paths)
-        depths = (sse + mu * bits).argmin(0) + 1
+        depths = choose_depths(model.net, rgb, paths, lambda i: codec.position_bits(i, model), mu)
         idx = assemble(paths, depths)
         grid = grid_depths(depths)
         out = decode_indices(model.net, idx, depths=grid)

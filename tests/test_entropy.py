@@ -54,7 +54,7 @@ def test_context_coding_round_trips_and_reaches_its_ideal_rate(stage, shape):
     words = entropy.encode_stage(symbols, stage, t, previous)
     back = entropy.decode_stage(words, stage, t, previous, shape)
     assert np.array_equal(back, symbols)
-    ideal = entropy.ideal_bits_stage(symbols, stage, t, previous)
+    ideal = entropy.position_bits(symbols, stage, t, previous).sum()
     assert ideal <= 32 * len(words) <= ideal * 1.01 + 64
 
 

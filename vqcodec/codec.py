@@ -149,33 +149,33 @@ def encode_streams(
     )
 
 
-def position_bits(indices: np.ndarray, model: Model) -> np.ndarray:
-    """Ideal cost in bits of every index ``[stages, rows, cols]`` with all positions
-    present: the rate the depth choice weighs."""
+def position_bits(
+    indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """Ideal cost in bits of every index ``[stages, rows, cols]`` under the tables
+    :func:`encode_streams` uses, at the ``present`` positions (default: all; 0 elsewhere):
+    the rate the depth choice weighs."""
+    masks = present or [None] * len(indices)
     if model.context_counts is None:
         bits = entropy.code_bits(model.counts)
-        return np.stack([bits[s][idx] for s, idx in enumerate(indices)])
+        return np.stack(
+            [
+                bits[s][idx] * (True if m is None else m)
+                for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
+            ]
+        )
     return np.stack(
         [
-            entropy.position_bits(idx, s, stage_tables(model, s), indices[s - 1] if s else None)
-            for s, idx in enumerate(indices)
+            entropy.position_bits(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
+            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
         ]
     )
 
 
 def ideal_bits(indices: np.ndarray, model: Model, present: list | None = None) -> list[float]:
-    """Per stage, the bits an ideal coder would spend on ``indices`` under the tables
-    :func:`encode_streams` uses (to measure the range coder's overhead)."""
-    masks = present or [None] * len(indices)
-    if model.context_counts is None:
-        return [
-            float(entropy.code_bits(model.counts[s])[idx if m is None else idx[m]].sum())
-            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-        ]
-    return [
-        entropy.ideal_bits_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
-        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-    ]
+    """Per stage, the bits an ideal coder would spend on ``indices`` (to measure the range
+    coder's overhead)."""
+    return [float(b.sum()) for b in position_bits(indices, model, present)]
 
 
 def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:

@@ -197,17 +197,6 @@ def position_bits(
     return out
 
 
-def ideal_bits_stage(
-    symbols: np.ndarray,
-    stage: int,
-    t: Tables,
-    previous: np.ndarray | None,
-    present: np.ndarray | None = None,
-) -> float:
-    """Coder 2's ideal rate for one stage: sum of -log2 p(index | context)."""
-    return float(position_bits(symbols, stage, t, previous, present).sum())
-
-
 def code_bits(counts: np.ndarray) -> np.ndarray:
     """``-log2 p(k)`` for every symbol ``k`` of each table in ``counts`` ``[..., K]``
     (a plain table, a stack of them, or a context table's rows), as float64."""

@@ -36,21 +36,36 @@ def _blocks(rows: int, cols: int, block: tuple[int, int]):
             yield top, min(top + block[0], rows), left, min(left + block[1], cols)
 
 
+def _latent_blocks(net: VQVAE, rgb: np.ndarray, device: torch.device | str):
+    """Encode ``rgb`` in blocks of whole tiles: yields each block's latent-grid slices and
+    its latents as rows ``[N, D]`` (row-major over the block) with the block's shape."""
+    h, w = rgb.shape[:2]
+    for r0, r1, c0, c1 in _blocks(-(-h // TILE), -(-w // TILE), ENCODE_BLOCK):
+        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
+        x = torch.from_numpy(np.array(block)).to(device).permute(2, 0, 1)[None].float() / 255.0
+        z = net.encode(x)[0]
+        where = (
+            slice(r0 * LATENT_TILE, r1 * LATENT_TILE),
+            slice(c0 * LATENT_TILE, c1 * LATENT_TILE),
+        )
+        yield where, z.permute(1, 2, 0).reshape(-1, z.shape[0]), tuple(z.shape[1:])
+
+
+def _grid(rgb: np.ndarray) -> tuple[int, int]:
+    h, w = rgb.shape[:2]
+    return -(-h // TILE) * LATENT_TILE, -(-w // TILE) * LATENT_TILE
+
+
 @torch.inference_mode()
 def encode_indices(
     net: VQVAE, rgb: np.ndarray, stages: int, device: torch.device | str = "cpu"
 ) -> np.ndarray:
-    """Indices ``int32 [stages, Hp/8, Wp/8]`` of a uint8 ``[H, W, 3]`` image padded to tiles."""
-    h, w = rgb.shape[:2]
-    tile_rows, tile_cols = -(-h // TILE), -(-w // TILE)
-    out = np.empty((stages, tile_rows * LATENT_TILE, tile_cols * LATENT_TILE), dtype=np.int32)
-    for r0, r1, c0, c1 in _blocks(tile_rows, tile_cols, ENCODE_BLOCK):
-        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
-        x = torch.from_numpy(np.array(block)).to(device)
-        idx = net.indices(x.permute(2, 0, 1)[None].float() / 255.0, stages)[0]
-        out[:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
-            idx.cpu().numpy()
-        )
+    """Greedy indices ``int32 [stages, Hp/8, Wp/8]`` of a uint8 ``[H, W, 3]`` image padded
+    to tiles (each stage's nearest code; what the entropy tables are counted on)."""
+    out = np.empty((stages, *_grid(rgb)), dtype=np.int32)
+    for (rs, cs), z, shape in _latent_blocks(net, rgb, device):
+        idx = net.quantizer.quantize(z, stages)
+        out[:, rs, cs] = idx.t().reshape(stages, *shape).cpu().numpy()
     return out
 
 
@@ -65,19 +80,12 @@ def encode_paths(
     """For each depth ``d`` in 1..stages, the ``d``-stage indices of a uint8 ``[H, W, 3]``
     image: int16 ``[d, Hp/8, Wp/8]``. ``search`` maps latents ``[N, D]`` to the best path
     of every length, ``[stages, N, stages]`` (``ResidualVQ.beam_search``)."""
-    h, w = rgb.shape[:2]
-    rows, cols = -(-h // TILE) * LATENT_TILE, -(-w // TILE) * LATENT_TILE
     dtype = np.int16 if net.quantizer.size <= 1 << 15 else np.int32
-    out = [np.empty((d, rows, cols), dtype=dtype) for d in range(1, stages + 1)]
-    for r0, r1, c0, c1 in _blocks(rows // LATENT_TILE, cols // LATENT_TILE, ENCODE_BLOCK):
-        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
-        x = torch.from_numpy(np.array(block)).to(device).permute(2, 0, 1)[None].float() / 255.0
-        z = net.encode(x)[0]
-        best = search(z.permute(1, 2, 0).reshape(-1, z.shape[0])).cpu().numpy()
+    out = [np.empty((d, *_grid(rgb)), dtype=dtype) for d in range(1, stages + 1)]
+    for (rs, cs), z, shape in _latent_blocks(net, rgb, device):
+        best = search(z).cpu().numpy()
         for d in range(stages):
-            out[d][:, r0 * LATENT_TILE : r1 * LATENT_TILE, c0 * LATENT_TILE : c1 * LATENT_TILE] = (
-                best[d, :, : d + 1].T.reshape(d + 1, z.shape[1], z.shape[2])
-            )
+            out[d][:, rs, cs] = best[d, :, : d + 1].T.reshape(d + 1, *shape)
     return out
 
 
