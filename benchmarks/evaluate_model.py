@@ -55,7 +55,7 @@ def evaluate(folder: Path, model_name: str | None, device: str) -> dict:
             f = container.parse(data)
             idx = codec.decode_streams(f, model)
             payload = sum(32 * len(w) for w in f.streams)
-            ideal = sum(codec.ideal_bits(idx, model, codec.stage_masks(f)))
+            ideal = sum(codec.ideal_bits(idx, model, codec.stage_masks(f), f.coder))
             rows[q].append(
                 {
                     "image": path.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from conftest import synthetic_photo
 from PIL import Image
 
 import vqcodec
-from vqcodec import FormatError, ImageError, ModelMismatchError, VQCodecError
+from vqcodec import FormatError, ImageError, ModelMismatchError, VQCodecError, entropy
 from vqcodec.metrics import psnr
 
 
@@ -158,7 +159,7 @@ def test_info_reports_header_and_rate(photo):
     data = vqcodec.compress(photo, 3)
     info = vqcodec.info(data)
     assert (info["width"], info["height"], info["mode"], info["stages"]) == (100, 75, "RGB", 3)
-    assert info["coder"] == 2
+    assert info["coder"] == 3
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
 
 
@@ -205,11 +206,11 @@ def test_thread_count_does_not_change_the_file(photo):
 
 
 def test_shipped_default_uses_context_coding_and_v1_files_still_decode(photo):
-    """The default model codes with context tables (coder 2); a vqcodec-base-v1 file
+    """The default model codes with context tables (coder 3); a vqcodec-base-v1 file
     (coder 1) still decodes, and claiming coder 2 for it is refused, not misdecoded."""
     data = vqcodec.compress(photo, 3)
     coder_at = 6 + data[5] + 16 + 11
-    assert data[coder_at] == 2
+    assert data[coder_at] == 3
     old = vqcodec.compress(photo, 3, model="vqcodec-base-v1")
     assert old[6 + old[5] + 16 + 11] == 1
     assert np.asarray(vqcodec.decompress(old)).shape == photo.shape
@@ -226,3 +227,30 @@ def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
     plain = sum(vqcodec.entropy.ideal_bits(idx[s][m], model.counts[s]) for s, m in enumerate(masks))
     coded = 32 * sum(len(w) for w in f.streams)
     assert coded < plain
+
+
+def test_coder_3_and_coder_2_code_the_same_indices(photo, model):
+    """Coder 3 files round-trip the indices coder 2 would send, in fewer bits here; a
+    coder-2 file of the same indices still decodes to them."""
+    from vqcodec import codec, container
+
+    f = container.parse(vqcodec.compress(photo, 3))
+    assert f.coder == container.CODER_PRODUCT
+    idx, masks = codec.decode_streams(f, model), codec.stage_masks(f)
+    streams = codec.encode_streams(idx, model, masks, container.CODER_CONTEXT)
+    old = replace(f, coder=container.CODER_CONTEXT, streams=streams)
+    assert np.array_equal(codec.decode_streams(container.parse(container.write(old)), model), idx)
+    assert sum(map(len, f.streams)) < sum(map(len, streams))
+
+
+def test_model_with_huge_tables_falls_back_to_coder_2(photo, model):
+    """Coder 3's integer products must stay exact in float64: a model whose neighbour
+    tables are too large for them writes coder 2, and refuses coder-3 files."""
+    from vqcodec import codec, container
+
+    big = replace(model, left_counts=model.left_counts * entropy.PRODUCT_MAX_COUNT)
+    assert codec.coder_for(big) == container.CODER_CONTEXT
+    data = vqcodec.compress(photo, 2, model=big)
+    assert container.parse(data).coder == container.CODER_CONTEXT
+    with pytest.raises(FormatError, match="too large"):
+        vqcodec.decompress(vqcodec.compress(photo, 2, model=model), model=big)

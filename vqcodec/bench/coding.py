@@ -22,7 +22,7 @@ def file_stats(data: bytes, model: Model) -> dict:
     f = container.parse(data)
     idx = codec.decode_streams(f, model)
     payload = [32 * len(words) for words in f.streams]
-    ideal = codec.ideal_bits(idx, model, codec.stage_masks(f))
+    ideal = codec.ideal_bits(idx, model, codec.stage_masks(f), f.coder)
     return {
         "payload_bits": payload,
         "ideal_bits": ideal,
