@@ -41,9 +41,10 @@ def tables(model: Model) -> str:
     return (
         plain + ", and context tables (`entropy.context_counts`, int32 [stages, 256, 256], "
         "and `entropy.left_counts`, int32 [2, 256, 256]): counts of (index above, index) and "
-        "(index to the left, index) for stages 1-2, mixed per index, and (previous stage's "
-        "index, index) for later stages, each plus 256 pseudo-counts spread like the plain "
-        "table; coder 2 (formats/VQC.md)."
+        "(index to the left, index) for stages 1-2, combined per index, and (previous "
+        "stage's index, index) for later stages, each plus 256 pseudo-counts spread like the "
+        "plain table. New files use coder 3 (above and left multiplied); files of coder 2 "
+        "(above and left averaged), written before it, still decode (formats/VQC.md)."
     )
 
 

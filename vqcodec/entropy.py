@@ -81,7 +81,7 @@ def wavefronts(rows: int, cols: int):
 
 @dataclass(frozen=True)
 class Tables:
-    """Coder 2's integer tables for one stage."""
+    """Coder 2's or 3's integer tables for one stage."""
 
     counts: np.ndarray  # [K] plain table
     context: np.ndarray  # [K, K]: rows by the index above, or by the previous stage's index
@@ -119,7 +119,7 @@ def neighbour_weights(
 
 
 def _order(stage: int, present: np.ndarray):
-    """Coding order of coder 2 over the ``present`` positions, as chunks ``(r, c)``."""
+    """Coding order of coders 2 and 3 over the ``present`` positions, as chunks ``(r, c)``."""
     if stage < NEIGHBOUR_STAGES:
         for r, c in wavefronts(*present.shape):
             keep = present[r, c]
@@ -161,7 +161,7 @@ def encode_stage(
     previous: np.ndarray | None,
     present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coder 2: range-code one stage's ``[rows, cols]`` indices at the ``present``
+    """Coders 2 and 3: range-code one stage's ``[rows, cols]`` indices at the ``present``
     positions (default: all); ``previous`` is the stage before's indices (unused for the
     first ``NEIGHBOUR_STAGES`` stages)."""
     enc = constriction.stream.queue.RangeEncoder()
@@ -181,7 +181,7 @@ def decode_stage(
     shape: tuple[int, int],
     present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coder 2: the inverse of :func:`encode_stage` (absent positions read 0);
+    """Coders 2 and 3: the inverse of :func:`encode_stage` (absent positions read 0);
     :class:`FormatError` on invalid data."""
     out = np.zeros(shape, dtype=np.int32)
     mask = _everywhere(present, shape)
@@ -202,7 +202,7 @@ def position_bits(
     previous: np.ndarray | None,
     present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coder 2's ideal cost of each index, ``-log2 p(index | context)``, as float64
+    """Coder 2's or 3's ideal cost of each index, ``-log2 p(index | context)``, as float64
     ``[rows, cols]`` (0 where absent): what the encoder weighs when it chooses depths."""
     sym = np.asarray(symbols)
     mask = _everywhere(present, sym.shape)

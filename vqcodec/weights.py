@@ -56,8 +56,8 @@ class Model:
     counts: np.ndarray  # int64 [stages, codebook_size], every entry >= 1
     fingerprint: bytes
     card: dict
-    context_counts: np.ndarray | None = None  # int64 [stages, K, K] for coder 2, or None
-    left_counts: np.ndarray | None = None  # int64 [NEIGHBOUR_STAGES, K, K] for coder 2
+    context_counts: np.ndarray | None = None  # int64 [stages, K, K] for coders 2-3, or None
+    left_counts: np.ndarray | None = None  # int64 [NEIGHBOUR_STAGES, K, K] for coders 2-3
 
     @property
     def stages(self) -> int:
@@ -96,7 +96,7 @@ def save_model(
     """Write ``net`` and its tables to a safetensors file; returns the fingerprint.
 
     ``context_counts`` ``[stages, K, K]`` and ``left_counts`` ``[NEIGHBOUR_STAGES, K, K]``
-    (both or neither) are the tables of coder 2.
+    (both or neither) are the tables of coders 2 and 3.
     """
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")

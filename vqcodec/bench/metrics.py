@@ -23,7 +23,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     from pytorch_msssim import ms_ssim as _ms_ssim
 
     def tensor(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].double()
+        return torch.from_numpy(np.array(x, dtype=np.float64)).permute(2, 0, 1)[None]
 
     with torch.inference_mode():
         value = _ms_ssim(tensor(a), tensor(b), data_range=255, win_size=11, win_sigma=1.5)
