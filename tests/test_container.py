@@ -118,7 +118,7 @@ def test_every_bit_flip_is_refused(kind):
 @pytest.mark.parametrize(
     ("offset", "fmt", "value", "message"),
     [
-        (4, "<B", 3, "version"),
+        (4, "<B", 4, "version"),
         (4, "<B", 0, "version"),
         (32, "<I", 0, "size"),
         (32, "<I", 2**32 - 1, "limit"),
@@ -151,8 +151,8 @@ def test_not_a_vqc_file():
 
 
 def test_unsupported_version_names_the_known_ones():
-    with pytest.raises(FormatError, match="knows 1 and 2"):
-        parse(b"\x89VQC\x03" + bytes(40))
+    with pytest.raises(FormatError, match="knows 1, 2, 3"):
+        parse(b"\x89VQC\x04" + bytes(40))
 
 
 # --- version 2: per-tile depth map ---
@@ -320,5 +320,84 @@ def test_v2_version_byte_on_a_v1_file_is_refused():
         parse(reseal(bytes(bad)))
     bad = bytearray(write(make_v2()))
     bad[4] = 1
+    with pytest.raises(FormatError):
+        parse(reseal(bytes(bad)))
+
+
+# --- version 3: a range-coded depth per latent position ---
+
+# The 70x40 image has an 8x12 latent grid; this map is not uniform within tiles.
+POSITIONS = np.tile(np.array([1, 2, 3, 2], dtype=np.uint8), (8, 3))
+
+
+def make_v3(**kw) -> VQCFile:
+    f = make_file(stages=3, **kw)
+    symbols = tuple(int((POSITIONS > s).sum()) for s in range(3))
+    return replace(f, depths=POSITIONS, symbols=symbols)
+
+
+def test_v3_round_trip():
+    f = make_v3(mode="RGBA", alpha=b"xyz")
+    assert f.format_version == 3 and f.symbols == (96, 72, 24)
+    data = write(f)
+    assert data[4] == 3
+    g = parse(data)
+    assert g.format_version == 3 and g.alpha == b"xyz" and g.symbols == f.symbols
+    assert np.array_equal(g.depths, POSITIONS) and np.array_equal(position_depths(g), POSITIONS)
+    assert np.array_equal(write(g), data)
+
+
+def test_v3_depth_section_is_the_depth_stream():
+    from vqcodec import depthcode
+
+    data = write(make_v3())
+    (depth_len,) = struct.unpack_from("<I", data, V2_D)
+    words = depthcode.encode(POSITIONS, 3)
+    assert depth_len == 4 * len(words)
+    assert data[V2_STREAMS : V2_STREAMS + depth_len] == words.astype("<u4").tobytes()
+
+
+def _v3_with(section: bytes, symbols=None) -> bytes:
+    return splice_depths(section, symbols, write(make_v3()))
+
+
+@pytest.mark.parametrize(
+    ("section", "symbols", "message"),
+    [
+        (b"", None, "32-bit words"),
+        (b"\x01\x02\x03", None, "32-bit words"),
+        (lambda: _stream(np.minimum(POSITIONS, 2)), (96, 72, 0), "all 3 stages"),
+        (lambda: _stream(POSITIONS), (96, 72, 25), "symbols"),
+        (lambda: _stream(np.full((8, 12), 3)), None, "symbols"),
+    ],
+)
+def test_v3_hostile_depth_sections_are_refused(section, symbols, message):
+    raw = section() if callable(section) else section
+    with pytest.raises(FormatError, match=message):
+        parse(_v3_with(raw, symbols))
+
+
+def _stream(depth: np.ndarray) -> bytes:
+    from vqcodec import depthcode
+
+    return depthcode.encode(depth, 3).astype("<u4").tobytes()
+
+
+def test_v3_garbage_depth_stream_gives_error_or_valid_depths():
+    """Random words decode to some depth map or a FormatError, never anything else."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        raw = rng.integers(0, 2**32, int(rng.integers(1, 6)), dtype=np.uint32).tobytes()
+        try:
+            f = parse(_v3_with(raw))
+        except FormatError:
+            continue
+        assert f.depths.shape == (8, 12) and 1 <= f.depths.min() and f.depths.max() == 3
+
+
+def test_v3_needs_two_stages():
+    data = write(make_v3())
+    bad = bytearray(data)
+    bad[44] = 1  # S = 1: the depth stream cannot say anything
     with pytest.raises(FormatError):
         parse(reseal(bytes(bad)))

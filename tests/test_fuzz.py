@@ -36,6 +36,7 @@ def valid_files() -> list[bytes]:
         vqcodec.compress(alpha, 2),
         vqcodec.compress(rgb[:, :, 0], 2),
         *(p.read_bytes() for p in sorted(VECTORS.glob("*-depth-rgb-q*.vqc"))),
+        *(p.read_bytes() for p in sorted(VECTORS.glob("*-positions-rgb-q*.vqc"))),
     ]
 
 

@@ -115,7 +115,7 @@ def test_flat_tiles_get_fewer_stages(model):
     assert depths[:, :2].mean() < depths[:, 2:].mean()
     assert (ratecontrol.choose_depths(model.net, img, paths, bits, math.inf) == 1).all()
     assert (ratecontrol.choose_depths(model.net, img, paths, bits, 0.0) == model.stages).all()
-    indices = ratecontrol.assemble(paths, depths)
+    indices = ratecontrol.assemble(paths, ratecontrol.grid_depths(depths))
     assert indices.shape == (depths.max(), 12, 16) and indices.dtype == np.int32
     d = int(depths[2, 3])
     assert np.array_equal(indices[:d, 8:, 12:], paths[d - 1][:, 8:, 12:])
@@ -129,8 +129,8 @@ def test_depth_files_carry_the_encoders_indices(name):
     img = mixed()
     data = vqcodec.compress(img, 4, model=m)
     f = container.parse(data)
-    assert f.format_version == 2 and f.depths.min() < f.depths.max() == f.stages
-    full = ratecontrol.assemble(_paths(m, img), f.depths)
+    assert f.format_version in (2, 3) and f.depths.min() < f.depths.max() == f.stages
+    full = ratecontrol.assemble(_paths(m, img), container.position_depths(f))
     back = codec.decode_streams(f, m)
     for s, mask in enumerate(codec.stage_masks(f)):
         assert np.array_equal(back[s][mask], full[s][mask])
@@ -175,3 +175,67 @@ def test_progress_wraps_one_step_per_stage(model, photo):
     seen.clear()
     vqcodec.compress(photo, 1, progress=progress)
     assert seen == []  # quality 1 needs no search
+
+
+def test_block_sse_sums_to_tile_sse():
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    decoded = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    blocks = ratecontrol.block_sse(decoded, rgb)
+    assert blocks.shape == (8, 12)
+    err = ((decoded[:40, :70].astype(np.int64) - rgb) ** 2).sum(2)
+    assert blocks[1, 2] == err[8:16, 16:24].sum() and blocks[5:, :].sum() == 0
+    assert np.array_equal(ratecontrol.tile_sum(blocks), ratecontrol.tile_sse(decoded, rgb))
+
+
+def test_position_depths_follow_detail_inside_tiles(model):
+    """Per position, the flat half drops stages the noisy half keeps, and the map is
+    smooth enough that its bits stay small next to the indices'."""
+    from vqcodec import depthcode
+
+    img = mixed()
+    paths = _paths(model, img)
+
+    def bits(idx):
+        return codec.position_bits(idx, model)
+
+    mu = ratecontrol.quality_mu(4, model.stages)
+    grid = ratecontrol.choose_position_depths(model.net, img, paths, bits, mu)
+    assert grid.shape == (12, 16) and grid.dtype == np.uint8
+    assert grid[:, :6].mean() < grid[:, 10:].mean()
+    index_bits = codec.position_bits(ratecontrol.assemble(paths, grid), model).sum()
+    assert depthcode.bits(grid, model.stages) < 0.1 * index_bits
+    ones = ratecontrol.choose_position_depths(model.net, img, paths, bits, math.inf)
+    full = ratecontrol.choose_position_depths(model.net, img, paths, bits, 0.0)
+    assert (ones == 1).all() and (full == model.stages).all()
+
+
+def test_smoothing_removes_isolated_depths():
+    cost = np.zeros((3, 6, 6))
+    cost[1] = -1.0  # depth 2 is slightly better everywhere ...
+    cost[0, 2, 2] = -3.0  # ... except one position that alone prefers depth 1
+    start = np.full((6, 6), 2, dtype=np.uint8)
+    assert ratecontrol._smooth(cost, 1.0, start)[2, 2] == 2  # 4 differing neighbours cost 8
+    assert ratecontrol._smooth(cost, 0.0, start)[2, 2] == 1
+
+
+def test_container_depths_pick_the_smallest_version():
+    tiles = np.array([[1, 3], [2, 3]], dtype=np.uint8)
+    grid = ratecontrol.grid_depths(tiles)
+    assert codec.container_depths(np.full((8, 8), 5, np.uint8)) is None
+    assert np.array_equal(codec.container_depths(grid), tiles)
+    grid[0, 1] = 2
+    assert codec.container_depths(grid) is grid
+
+
+def test_position_depth_files_round_trip(model):
+    img = mixed()
+    data = vqcodec.compress(img, 4)
+    f = container.parse(data)
+    assert f.format_version == 3 and f.depths.shape == f.grid
+    back = np.asarray(vqcodec.decompress(data))
+    from vqcodec.metrics import psnr
+
+    assert psnr(back, img) > 20
+    full = ratecontrol.assemble(_paths(model, img), f.depths)
+    assert np.array_equal(codec.decode_streams(f, model), full)

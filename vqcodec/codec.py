@@ -11,7 +11,7 @@ import torch
 
 from . import container, entropy, ratecontrol
 from .errors import FormatError, VQCodecError
-from .model import DOWNSAMPLE, TILE
+from .model import DOWNSAMPLE, LATENT_TILE, TILE
 from .registry import model_for
 from .transform import decode_indices, encode_paths
 from .weights import Model
@@ -77,13 +77,11 @@ def encode(
     paths = encode_paths(
         net, rgb, stages, code_search(model, stages, ratecontrol.beam_rate(mu)), dev
     )
-    tile_depths = ratecontrol.choose_depths(
+    grid = ratecontrol.choose_position_depths(
         net, rgb, paths, lambda idx: position_bits(idx, model, coder=coder), mu, dev, progress
     )
-    indices = ratecontrol.assemble(paths, tile_depths)
+    indices = ratecontrol.assemble(paths, grid)
     stages = len(indices)
-    depths = None if (tile_depths == stages).all() else tile_depths
-    grid = ratecontrol.grid_depths(tile_depths)
     masks = [grid > s for s in range(stages)]
     return container.write(
         container.VQCFile(
@@ -98,9 +96,20 @@ def encode(
             symbols=tuple(int(m.sum()) for m in masks),
             streams=encode_streams(indices, model, masks, coder),
             alpha=alpha,
-            depths=depths,
+            depths=container_depths(grid),
         )
     )
+
+
+def container_depths(grid: np.ndarray) -> np.ndarray | None:
+    """The depth map a file stores for per-position depths ``grid``: none when every
+    position uses every stage (version 1), the tile map when each tile is uniform
+    (version 2), else ``grid`` itself (version 3)."""
+    if (grid == grid.max()).all():
+        return None
+    per = LATENT_TILE
+    tiles = grid[::per, ::per]
+    return tiles if np.array_equal(ratecontrol.grid_depths(tiles), grid) else grid
 
 
 def code_search(

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import depthcode
 from .errors import FormatError
 
 MAGIC = b"\x89VQC"
 VERSION = 1  # every tile uses all stages
 VERSION_DEPTH = 2  # adds a per-tile depth map
-VERSIONS = (VERSION, VERSION_DEPTH)
+VERSION_POSITIONS = 3  # a range-coded depth per latent position instead
+VERSIONS = (VERSION, VERSION_DEPTH, VERSION_POSITIONS)
 CODER_RANGE = 1
 CODER_CONTEXT = 2
 CODER_PRODUCT = 3  # coder 2 with the neighbour tables multiplied instead of averaged
@@ -39,8 +41,9 @@ _U32 = struct.Struct("<I")
 class VQCFile:
     """The decoded fields of a .vqc file. ``streams`` holds each stage's 32-bit words.
 
-    ``depths`` (uint8 ``[tile_rows, tile_cols]``, values 1..stages) is how many stages
-    each tile uses; ``None`` means every tile uses all of them (a version-1 file).
+    ``depths`` (uint8, values 1..stages) is how many stages each tile uses
+    (``[tile_rows, tile_cols]``, a version-2 file) or each latent position uses
+    (``[rows, cols]``, version 3); ``None`` means all of them everywhere (version 1).
     """
 
     model: str
@@ -62,7 +65,9 @@ class VQCFile:
 
     @property
     def format_version(self) -> int:
-        return VERSION if self.depths is None else VERSION_DEPTH
+        if self.depths is None:
+            return VERSION
+        return VERSION_DEPTH if np.shape(self.depths) == self.tiles else VERSION_POSITIONS
 
     @property
     def tiles(self) -> tuple[int, int]:
@@ -104,6 +109,8 @@ def position_depths(f: VQCFile) -> np.ndarray:
     rows, cols = f.grid
     if f.depths is None:
         return np.full((rows, cols), f.stages, dtype=np.uint8)
+    if f.format_version == VERSION_POSITIONS:
+        return f.depths.astype(np.uint8)
     per_tile = f.tile // f.downsample
     return np.repeat(np.repeat(f.depths.astype(np.uint8), per_tile, 0), per_tile, 1)
 
@@ -111,21 +118,24 @@ def position_depths(f: VQCFile) -> np.ndarray:
 def _check_depths(f: VQCFile) -> bytes:
     """Validate ``f.depths`` for writing; return the depth section."""
     d = np.asarray(f.depths)
-    if d.shape != f.tiles:
-        raise ValueError(f"depth map has shape {d.shape}, expected {f.tiles}")
+    if d.shape not in (f.tiles, f.grid):
+        raise ValueError(f"depth map has shape {d.shape}, expected {f.tiles} or {f.grid}")
     if not np.issubdtype(d.dtype, np.integer):
         raise ValueError(f"depth map must hold integers, not {d.dtype}")
     if d.size == 0 or d.min() < 1 or d.max() != f.stages:
         raise ValueError(f"depths must lie in 1..{f.stages} and reach {f.stages}")
     d = d.astype(np.uint8)
-    expected = stage_symbols(d, f.stages, (f.tile // f.downsample) ** 2)
+    positions = f.format_version == VERSION_POSITIONS
+    expected = stage_symbols(d, f.stages, 1 if positions else (f.tile // f.downsample) ** 2)
     if list(f.symbols) != expected:
         raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
+    if positions:
+        return np.ascontiguousarray(depthcode.encode(d, f.stages), dtype="<u4").tobytes()
     return zlib.compress(np.ascontiguousarray(d).tobytes(), 9)
 
 
 def write(f: VQCFile) -> bytes:
-    """Serialise ``f``; the inverse of :func:`parse`. Version 2 iff ``f.depths`` is set."""
+    """Serialise ``f``; the inverse of :func:`parse`. The version follows ``f.depths``."""
     name = f.model.encode("ascii")
     if not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {f.model!r}")
@@ -177,7 +187,7 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
         raise FormatError("not a .vqc file (bad magic bytes)")
     fmt = data[4]
     if fmt not in VERSIONS:
-        known = " and ".join(map(str, VERSIONS))
+        known = ", ".join(map(str, VERSIONS))
         raise FormatError(f"unsupported .vqc format version {fmt} (this reader knows {known})")
     if len(data) < 4 + _U32.size + 6:
         raise FormatError("truncated file")
@@ -209,7 +219,7 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     (alpha_len,) = r.unpack(_U32, "alpha length")
     if (alpha_len > 0) != (MODE_NAMES[mode] in ("LA", "RGBA")):
         raise FormatError("alpha section does not match the image mode")
-    (depth_len,) = r.unpack(_U32, "depth length") if fmt == VERSION_DEPTH else (0,)
+    (depth_len,) = r.unpack(_U32, "depth length") if fmt != VERSION else (0,)
     payload = sum(4 * w for _, w in heads) + depth_len + alpha_len
     if payload != len(body) - r.pos:
         raise FormatError(f"payload lengths add to {payload} bytes but {len(body) - r.pos} remain")
@@ -218,6 +228,9 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     if fmt == VERSION_DEPTH:
         depths = _parse_depths(r.take(depth_len, "depth"), tile_grid(width, height, tile), stages)
         expected = stage_symbols(depths, stages, (tile // down) ** 2)
+    elif fmt == VERSION_POSITIONS:
+        depths = _parse_position_depths(r.take(depth_len, "depth"), (rows, cols), stages)
+        expected = stage_symbols(depths, stages, 1)
     else:
         expected = [rows * cols] * stages
     for s, ((symbols, _), want) in enumerate(zip(heads, expected, strict=True)):
@@ -257,4 +270,17 @@ def _parse_depths(section: bytes, shape: tuple[int, int], stages: int) -> np.nda
         raise FormatError(f"tile depths span {low}..{high}, outside 1..{stages}")
     if high != stages:
         raise FormatError(f"no tile uses all {stages} stages (deepest tile: {high})")
+    return depths
+
+
+def _parse_position_depths(section: bytes, shape: tuple[int, int], stages: int) -> np.ndarray:
+    """Range-decode the version-3 depth stream to one depth per latent position."""
+    if len(section) % 4 or not section:
+        raise FormatError("depth section is not a whole number of 32-bit words")
+    if stages < 2:
+        raise FormatError("a version-3 file needs at least 2 stages")
+    words = np.frombuffer(section, dtype="<u4").astype(np.uint32)
+    depths = depthcode.decode(words, shape, stages)
+    if int(depths.max()) != stages:
+        raise FormatError(f"no position uses all {stages} stages (deepest: {int(depths.max())})")
     return depths

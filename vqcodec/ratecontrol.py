@@ -1,6 +1,6 @@
-"""Per-tile depth: how many residual stages each 32x32 tile sends.
+"""Depth: how many residual stages each 32x32 tile, or each latent position, sends.
 
-Flat tiles are rendered well by a few stages, busy ones need all of them. At
+Flat areas are rendered well by a few stages, busy ones need all of them. At
 quality ``q`` the encoder gives each tile the depth ``d`` that minimises
 
     SSE_d(tile) + mu_q * bits_d(tile)
@@ -13,17 +13,23 @@ times the bits under the entropy coder's tables), which lowers the error of ever
 depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically
 with quality: quality 1 sends one stage everywhere, the top quality every stage
 everywhere. The ladder was fitted on training photographs (benchmarks/depth_ladder.py).
+
+:func:`choose_position_depths` goes further: one depth per latent position (8x8
+pixels), the same cost per position plus the bits of the range-coded depth map
+(.vqc version 3), kept only where that beats the per-tile map.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from .model import LATENT_TILE, TILE, VQVAE
+from . import depthcode
+from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
 from .transform import decode_indices
 
 MU_HIGH = 2000.0  # quality 2
@@ -54,18 +60,25 @@ def beam_rate(mu: float) -> float:
     return BEAM_RATE_PER_MU * min(mu, MU_HIGH)
 
 
-def tile_sse(image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Squared error per tile ``[tile_rows, tile_cols]`` of a decoded padded ``image``
-    against the original ``rgb`` (``[H, W, 3]``), over the original's pixels only."""
+def block_sse(image: np.ndarray, rgb: np.ndarray, block: int = DOWNSAMPLE) -> np.ndarray:
+    """Squared error per ``block`` x ``block`` square of a decoded padded ``image`` against
+    the original ``rgb`` (``[H, W, 3]``), over the original's pixels only; ``block``
+    divides the tile size (8: one value per latent position)."""
     h, w = rgb.shape[:2]
-    out = np.empty((-(-h // TILE), -(-w // TILE)), dtype=np.float64)
+    rows, cols = -(-h // TILE) * (TILE // block), -(-w // TILE) * (TILE // block)
+    out = np.empty((rows, cols), dtype=np.float64)
     for top in range(0, h, _BAND):
         a = rgb[top : top + _BAND]
         diff = image[top : top + len(a), :w].astype(np.int32) - a
         err = np.pad((diff * diff).sum(2, dtype=np.int64), ((0, -len(a) % TILE), (0, -w % TILE)))
-        rows = err.shape[0] // TILE
-        out[top // TILE : top // TILE + rows] = err.reshape(rows, TILE, -1, TILE).sum((1, 3))
+        n = err.shape[0] // block
+        out[top // block : top // block + n] = err.reshape(n, block, -1, block).sum((1, 3))
     return out
+
+
+def tile_sse(image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Squared error per tile ``[tile_rows, tile_cols]`` (see :func:`block_sse`)."""
+    return block_sse(image, rgb, TILE)
 
 
 def tile_sum(values: np.ndarray) -> np.ndarray:
@@ -73,6 +86,31 @@ def tile_sum(values: np.ndarray) -> np.ndarray:
     rows, cols = values.shape[-2:]
     grid = values.reshape(-1, rows // LATENT_TILE, LATENT_TILE, cols // LATENT_TILE, LATENT_TILE)
     return grid.sum((0, 2, 4))
+
+
+def depth_costs(
+    net: VQVAE,
+    rgb: np.ndarray,
+    paths: list[np.ndarray],
+    bits: Callable[[np.ndarray], np.ndarray],
+    mu: float,
+    device: torch.device | str = "cpu",
+    progress: Callable | None = None,
+) -> np.ndarray:
+    """float64 ``[S, rows, cols]``: each latent position's squared pixel error (its 8x8
+    block) + mu * its bits when the image sends ``paths[d - 1]``.
+
+    ``paths[d - 1]`` is ``[d, rows, cols]``, the indices to send at depth ``d``;
+    ``bits(indices)`` prices every index of such an array. Decodes the image once per
+    depth, so it costs S decoder passes; ``progress``, if given, wraps their loop
+    (for example ``tqdm``'s constructor).
+    """
+    return np.stack(
+        [
+            mu * bits(idx).sum(0) + block_sse(decode_indices(net, idx, device), rgb)
+            for idx in (progress(paths) if progress else paths)
+        ]
+    )
 
 
 def choose_depths(
@@ -85,13 +123,7 @@ def choose_depths(
     progress: Callable | None = None,
 ) -> np.ndarray:
     """uint8 ``[tile_rows, tile_cols]``: each tile's depth ``d`` in 1..S minimising its
-    error + mu * bits when it sends ``paths[d - 1]``.
-
-    ``paths[d - 1]`` is ``[d, rows, cols]``, the indices to send at depth ``d``;
-    ``bits(indices)`` prices every index of such an array. Decodes the image once per
-    depth, so it costs S decoder passes; ``progress``, if given, wraps their loop
-    (for example ``tqdm``'s constructor).
-    """
+    error + mu * bits when it sends ``paths[d - 1]`` (see :func:`depth_costs`)."""
     stages = len(paths)
     rows, cols = paths[0].shape[1:]
     shape = (rows // LATENT_TILE, cols // LATENT_TILE)
@@ -99,10 +131,97 @@ def choose_depths(
         return np.ones(shape, dtype=np.uint8)
     if mu <= 0:
         return np.full(shape, stages, dtype=np.uint8)
-    cost = np.empty((stages, *shape))
-    for d, idx in enumerate(progress(paths) if progress else paths):
-        cost[d] = mu * tile_sum(bits(idx)) + tile_sse(decode_indices(net, idx, device), rgb)
-    return (cost.argmin(0) + 1).astype(np.uint8)
+    cost = depth_costs(net, rgb, paths, bits, mu, device, progress)
+    return _tile_choice(cost)
+
+
+def _tile_choice(cost: np.ndarray) -> np.ndarray:
+    return (np.stack([tile_sum(c) for c in cost]).argmin(0) + 1).astype(np.uint8)
+
+
+def choose_position_depths(
+    net: VQVAE,
+    rgb: np.ndarray,
+    paths: list[np.ndarray],
+    bits: Callable[[np.ndarray], np.ndarray],
+    mu: float,
+    device: torch.device | str = "cpu",
+    progress: Callable | None = None,
+) -> np.ndarray:
+    """uint8 ``[rows, cols]``: each latent position's depth, per tile or per position,
+    whichever costs less once the depth map's own bits are counted.
+
+    Per position, the depths start from the per-tile choice, are smoothed (each
+    neighbour of another depth costs ``SMOOTH_BITS``), then refined against the
+    map's code length under the image's own (above, left) depth statistics. The result
+    is kept if error + mu * (index bits + map bits) beats the per-tile map (version 2,
+    whose map is small) by that measure.
+    """
+    stages = len(paths)
+    rows, cols = paths[0].shape[1:]
+    if math.isinf(mu) or mu <= 0:
+        return np.full((rows, cols), 1 if math.isinf(mu) else stages, dtype=np.uint8)
+    cost = depth_costs(net, rgb, paths, bits, mu, device, progress)
+    tiles = _tile_choice(cost)
+    tile_map = grid_depths(tiles)
+    positions = _refine(cost, mu, _smooth(cost, mu, tile_map))
+
+    def total(depth: np.ndarray, side_bits: float) -> float:
+        picked = np.take_along_axis(cost, depth[None].astype(np.int64) - 1, 0)
+        return float(picked.sum()) + mu * side_bits
+
+    tile_bits = 8 * len(zlib.compress(tiles.tobytes(), 9))
+    if total(positions, depthcode.bits(positions, stages)) < total(tile_map, tile_bits):
+        return positions
+    return tile_map
+
+
+SMOOTH_BITS = 2.0  # price of a neighbour at another depth while smoothing, in bits
+ROUNDS = 4  # passes of smoothing and of refinement
+
+
+def _differing(depth: np.ndarray, stages: int) -> np.ndarray:
+    """``[stages, rows, cols]``: for each candidate depth, how many 4-neighbours differ."""
+    padded = np.pad(depth.astype(np.int64), 1, constant_values=-1)
+    levels = np.arange(1, stages + 1)[:, None, None]
+    count = np.zeros((stages, *depth.shape))
+    for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        nb = padded[dr : dr + depth.shape[0], dc : dc + depth.shape[1]][None]
+        count += (levels != nb) & (nb >= 0)
+    return count
+
+
+def _smooth(cost: np.ndarray, mu: float, start: np.ndarray) -> np.ndarray:
+    """Iterated conditional modes on error + mu * (bits + SMOOTH_BITS per differing neighbour)."""
+    depth = start
+    for _ in range(ROUNDS):
+        depth = (cost + mu * SMOOTH_BITS * _differing(depth, len(cost))).argmin(0) + 1
+    return depth.astype(np.uint8)
+
+
+def _refine(cost: np.ndarray, mu: float, start: np.ndarray) -> np.ndarray:
+    """Rounds of choosing each position's depth by error + mu * (bits + the map's code
+    length there), the code length taken from the map's own (above, left) statistics."""
+    stages = len(cost)
+    cap = depthcode.CONTEXT_CAP
+    depth = start.astype(np.int64)
+    for _ in range(ROUNDS):
+        above = np.minimum(np.pad(depth, ((1, 0), (0, 0)))[:-1], cap - 1)
+        left = np.minimum(np.pad(depth, ((0, 0), (1, 0)))[:, :-1], cap - 1)
+        counts = np.full((cap, cap, stages + 1), 0.5)
+        np.add.at(counts, (above, left, depth), 1)
+        counts[:, :, 0] = 0  # depth 0 does not exist
+        length = -np.log2(counts[:, :, 1:] / counts.sum(2, keepdims=True))  # [a, l, d - 1]
+        total = np.empty_like(cost)
+        for d in range(1, stages + 1):
+            here = length[above, left, d - 1]
+            right = np.zeros(depth.shape)
+            below = np.zeros(depth.shape)
+            right[:, :-1] = length[above[:, 1:], min(d, cap - 1), depth[:, 1:] - 1]
+            below[:-1] = length[min(d, cap - 1), left[1:], depth[1:] - 1]
+            total[d - 1] = cost[d - 1] + mu * (here + right + below)
+        depth = total.argmin(0) + 1
+    return depth.astype(np.uint8)
 
 
 def grid_depths(depths: np.ndarray) -> np.ndarray:
@@ -111,12 +230,11 @@ def grid_depths(depths: np.ndarray) -> np.ndarray:
 
 
 def assemble(paths: list[np.ndarray], depths: np.ndarray) -> np.ndarray:
-    """int32 ``[max depth, rows, cols]``: each tile's indices from the path of its depth
-    (zeros in the stages a tile does not use)."""
+    """int32 ``[max depth, rows, cols]``: each latent position's indices from the path of
+    its depth ``depths`` ``[rows, cols]`` (zeros in the stages it does not use)."""
     stages = int(depths.max())
-    grid = grid_depths(depths)
-    out = np.zeros((stages, *grid.shape), dtype=np.int32)
+    out = np.zeros((stages, *depths.shape), dtype=np.int32)
     for d in np.unique(depths):
-        at = grid == d
+        at = depths == d
         out[:d, at] = paths[d - 1][:, at]
     return out

@@ -14,6 +14,10 @@ for a model that shipped before it:
 
     python formats/vectors/make_vectors.py vqcodec-base-v2 --product
 
+and ``--positions`` the set for format version 3 (a depth per latent position):
+
+    python formats/vectors/make_vectors.py vqcodec-base-v2 --positions
+
 Valid files record the SHA-256 of their entropy-decoded indices (exact on every
 machine), of their decoded pixels on the reference machine, and a PNG of those pixels.
 Invalid files record the error type and a fragment of its message.
@@ -33,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import codec, container
+from vqcodec import codec, container, depthcode
 
 HERE = Path(__file__).parent
 
@@ -209,6 +213,53 @@ def product_set(model) -> None:
     write_set(tag, valid, invalid, model)
 
 
+def positions_set(model) -> None:
+    """Version-3 vectors: files whose latent positions use different numbers of stages."""
+    tag = f"{model.name}-positions"
+    img = mixed(96, 128, 11)
+    mid = (model.stages + 1) // 2
+    valid = {
+        f"{tag}-rgb-q3.vqc": vqcodec.compress(img, 3, model=model),
+        f"{tag}-rgb-q{mid}.vqc": vqcodec.compress(img, mid, model=model),
+        f"{tag}-gray-q{mid}.vqc": vqcodec.compress(mixed(64, 96, 12)[:, :, 0], mid, model=model),
+    }
+    for name, data in valid.items():
+        if container.parse(data).format_version != container.VERSION_POSITIONS:
+            raise SystemExit(f"{name} came out without a position depth map; pick another image")
+    base = valid[f"{tag}-rgb-q3.vqc"]
+    f = container.parse(base)
+    stream = lambda d: depthcode.encode(d, f.stages).astype("<u4").tobytes()  # noqa: E731
+    invalid = {
+        "future-version.vqc": (
+            reseal(base[:4] + b"\x04" + base[5:-4]),
+            "FormatError",
+            "unsupported",
+        ),
+        "depth-odd-length.vqc": (
+            with_depth_section(base, stream(f.depths)[:-1]),
+            "FormatError",
+            "32-bit words",
+        ),
+        "depth-empty.vqc": (with_depth_section(base, b""), "FormatError", "32-bit words"),
+        "depth-never-full.vqc": (
+            with_depth_section(base, stream(np.minimum(f.depths, f.stages - 1))),
+            "FormatError",
+            "all",
+        ),
+        "depth-symbols.vqc": (
+            edit(base, 35 + base[5] + 8, struct.pack("<I", f.symbols[1] + 1)),
+            "FormatError",
+            "symbols",
+        ),
+        "depth-as-version-2.vqc": (
+            reseal(base[:4] + b"\x02" + base[5:-4]),
+            "FormatError",
+            "depth section",
+        ),
+    }
+    write_set(tag, valid, invalid, model)
+
+
 def main(model_name: str) -> None:
     model = vqcodec.get_model(model_name)
     tag = model.name
@@ -274,5 +325,7 @@ if __name__ == "__main__":
         depth_set(vqcodec.get_model(name))
     elif "--product" in sys.argv[1:]:
         product_set(vqcodec.get_model(name))
+    elif "--positions" in sys.argv[1:]:
+        positions_set(vqcodec.get_model(name))
     else:
         main(name)
