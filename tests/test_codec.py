@@ -164,13 +164,17 @@ def test_info_reports_header_and_rate(photo):
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
 
 
-def test_info_reports_tile_depths():
+@pytest.mark.parametrize(
+    ("name", "version", "per"), [("depth", 2, "tile"), ("positions", 3, "position")]
+)
+def test_info_reports_depths(name, version, per):
     from pathlib import Path
 
     vectors = Path(__file__).parent.parent / "formats" / "vectors"
-    info = vqcodec.info((vectors / "vqcodec-base-v2-depth-rgb-q6.vqc").read_bytes())
-    assert info["format_version"] == 2
-    depths = info["tile_depths"]
+    info = vqcodec.info((vectors / f"vqcodec-base-v2-{name}-rgb-q6.vqc").read_bytes())
+    assert info["format_version"] == version
+    depths = info["depths"]
+    assert depths["per"] == per
     assert 1 <= depths["min"] < depths["mean"] < depths["max"] == info["stages"]
     assert info["symbols"][0] == 12 * 16 > info["symbols"][-1] > 0
 

@@ -32,9 +32,10 @@ def compress(
     ``image`` is a PIL image, an ``HxW`` or ``HxWxC`` uint8 array, a path, or the
     bytes of an image file. ``quality`` runs from 1 (smallest: one residual stage
     per tile) to the model's stage count (every stage everywhere); in between, each
-    32x32 tile gets as many stages as pay for their bits. ``model`` is a shipped model name or a
-    path to a trained .safetensors file (default: the shipped default model).
-    ``progress``, if given, wraps the per-stage loop of the tile-depth search (for
+    32x32 tile, or each 8x8 block where that pays, gets as many stages as pay for their
+    bits. ``model`` is a shipped model name or a path to a trained .safetensors file
+    (default: the shipped default model).
+    ``progress``, if given, wraps the per-stage loop of the depth search (for
     example ``tqdm``'s constructor): the long part of encoding a large image.
     """
     pixels, mode = to_pixels(image, max_pixels)
@@ -57,6 +58,16 @@ def decompress(
     return to_image(pixels, mode)
 
 
+def _depths(f: container.VQCFile) -> dict | None:
+    """Stages used per latent position (min, mean, max), and whether the file sets them
+    per tile (version 2) or per position (version 3); None when all are used everywhere."""
+    if f.depths is None:
+        return None
+    d = container.position_depths(f)
+    per = "tile" if f.format_version == container.VERSION_DEPTH else "position"
+    return {"per": per, "min": int(d.min()), "mean": round(float(d.mean()), 2), "max": int(d.max())}
+
+
 def info(data: bytes) -> dict:
     """Header fields of a .vqc file, its size and its bits per pixel, without decoding."""
     f = container.parse(data)
@@ -69,13 +80,7 @@ def info(data: bytes) -> dict:
         "tile": f.tile,
         "format_version": f.format_version,
         "stages": f.stages,
-        "tile_depths": None
-        if f.depths is None
-        else {
-            "min": int(f.depths.min()),
-            "mean": round(float(f.depths.mean()), 2),
-            "max": int(f.depths.max()),
-        },
+        "depths": _depths(f),
         "coder": f.coder,
         "symbols": list(f.symbols),
         "stream_bytes": [4 * len(w) for w in f.streams],

@@ -220,7 +220,7 @@ def train(
     default=3,
     show_default=True,
     help="1 (smallest file: one stage everywhere) to the model's stage count (12 for "
-    "vqcodec-base-v2: every stage everywhere); in between, each tile gets as many "
+    "vqcodec-base-v2: every stage everywhere); in between, each tile (or 8x8 block) gets as many "
     "stages as pay for their bits.",
 )
 @click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
@@ -250,7 +250,7 @@ def compress(
         quality,
         model=model,
         device=device,
-        progress=lambda it: tqdm(it, desc="tile depths", unit="stage", leave=False, disable=None),
+        progress=lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None),
     )
     write_bytes(output, data, force)
     if output != STDIO:
