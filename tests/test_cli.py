@@ -120,3 +120,10 @@ def test_decompress_keeps_grayscale_mode(tmp_path, photo):
     assert run("compress", src).exit_code == 0
     assert run("decompress", tmp_path / "g.vqc", tmp_path / "g2.png").exit_code == 0
     assert np.asarray(Image.open(tmp_path / "g2.png")).ndim == 2
+
+
+def test_tile_depths_flag_writes_version_2_or_lower(png, tmp_path):
+    out = tmp_path / "compat.vqc"
+    assert run("compress", png, out, "-q", 4, "--tile-depths").exit_code == 0
+    assert out.read_bytes()[4] in (1, 2)
+    assert run("decompress", out, tmp_path / "back.png").exit_code == 0

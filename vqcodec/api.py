@@ -26,6 +26,7 @@ def compress(
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     progress: Callable | None = None,
+    per_position: bool = True,
 ) -> bytes:
     """Compress an image to .vqc bytes.
 
@@ -37,9 +38,11 @@ def compress(
     (default: the shipped default model).
     ``progress``, if given, wraps the per-stage loop of the depth search (for
     example ``tqdm``'s constructor): the long part of encoding a large image.
+    ``per_position=False`` sets depths per tile only (a .vqc version 1 or 2 file, for
+    readers older than version 3).
     """
     pixels, mode = to_pixels(image, max_pixels)
-    return codec.encode(pixels, mode, get_model(model), quality, device, progress)
+    return codec.encode(pixels, mode, get_model(model), quality, device, progress, per_position)
 
 
 def decompress(

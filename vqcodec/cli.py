@@ -224,10 +224,22 @@ def train(
     "stages as pay for their bits.",
 )
 @click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
+@click.option(
+    "--tile-depths",
+    is_flag=True,
+    help="Depths per 32x32 tile only: a .vqc version 1 or 2 file, for readers older than "
+    "version 3 (slightly larger).",
+)
 @DEVICE
 @FORCE
 def compress(
-    input: str, output: str | None, quality: int, model: str | None, device: str, force: bool
+    input: str,
+    output: str | None,
+    quality: int,
+    model: str | None,
+    tile_depths: bool,
+    device: str,
+    force: bool,
 ) -> None:
     """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file.
 
@@ -251,6 +263,7 @@ def compress(
         model=model,
         device=device,
         progress=lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None),
+        per_position=not tile_depths,
     )
     write_bytes(output, data, force)
     if output != STDIO:

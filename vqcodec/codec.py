@@ -59,12 +59,15 @@ def encode(
     quality: int,
     device: str = "cpu",
     progress: Callable | None = None,
+    per_position: bool = True,
 ) -> bytes:
     """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``.
 
     Quality 1 sends one stage everywhere and quality ``model.stages`` every stage
-    everywhere; in between each tile gets its own depth (see :mod:`vqcodec.ratecontrol`),
-    which costs one decoder pass per stage (``progress`` wraps that loop).
+    everywhere; in between each tile, or each latent position where that pays, gets its
+    own depth (see :mod:`vqcodec.ratecontrol`), which costs one decoder pass per stage
+    (``progress`` wraps that loop). ``per_position=False`` keeps depths per tile, so the
+    file is version 1 or 2, which readers older than version 3 can decode.
     """
     check_quality(model, quality)
     dev = resolve_device(device)
@@ -77,9 +80,12 @@ def encode(
     paths = encode_paths(
         net, rgb, stages, code_search(model, stages, ratecontrol.beam_rate(mu)), dev
     )
-    grid = ratecontrol.choose_position_depths(
-        net, rgb, paths, lambda idx: position_bits(idx, model, coder=coder), mu, dev, progress
-    )
+    bits = lambda idx: position_bits(idx, model, coder=coder)  # noqa: E731
+    if per_position:
+        grid = ratecontrol.choose_position_depths(net, rgb, paths, bits, mu, dev, progress)
+    else:
+        tiles = ratecontrol.choose_depths(net, rgb, paths, bits, mu, dev, progress)
+        grid = ratecontrol.grid_depths(tiles)
     indices = ratecontrol.assemble(paths, grid)
     stages = len(indices)
     masks = [grid > s for s in range(stages)]
