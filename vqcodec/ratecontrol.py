@@ -105,12 +105,10 @@ def depth_costs(
     depth, so it costs S decoder passes; ``progress``, if given, wraps their loop
     (for example ``tqdm``'s constructor).
     """
-    return np.stack(
-        [
-            mu * bits(idx).sum(0) + block_sse(decode_indices(net, idx, device), rgb)
-            for idx in (progress(paths) if progress else paths)
-        ]
-    )
+    out = np.empty((len(paths), *paths[0].shape[1:]))
+    for d, idx in enumerate(progress(paths) if progress else paths):
+        out[d] = mu * bits(idx).sum(0) + block_sse(decode_indices(net, idx, device), rgb)
+    return out
 
 
 def choose_depths(
@@ -184,7 +182,7 @@ def _differing(depth: np.ndarray, stages: int) -> np.ndarray:
     """``[stages, rows, cols]``: for each candidate depth, how many 4-neighbours differ."""
     padded = np.pad(depth.astype(np.int64), 1, constant_values=-1)
     levels = np.arange(1, stages + 1)[:, None, None]
-    count = np.zeros((stages, *depth.shape))
+    count = np.zeros((stages, *depth.shape), dtype=np.uint8)
     for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
         nb = padded[dr : dr + depth.shape[0], dc : dc + depth.shape[1]][None]
         count += (levels != nb) & (nb >= 0)
