@@ -14,16 +14,11 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from .entropy import wavefronts
 from .errors import FormatError
 
 CONTEXT_CAP = 16  # depths 15 and above share a context
 INCREMENT = 4
-
-
-def _wavefronts(rows: int, cols: int):
-    for d in range(rows + cols - 1):
-        r = np.arange(max(0, d - cols + 1), min(rows, d + 1))
-        yield r, d - r
 
 
 def _contexts(depth: np.ndarray, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,19 +31,26 @@ def _family():
     return constriction.stream.model.Categorical(perfect=False)
 
 
+def _known(depth: np.ndarray, stages: int):
+    """Walk a known depth map in coding order: yields each anti-diagonal's weights
+    ``[n, stages]`` and symbols, updating the counts after each."""
+    depth = np.asarray(depth, dtype=np.int64)
+    counts = np.ones((CONTEXT_CAP, CONTEXT_CAP, stages), dtype=np.int64)
+    for r, c in wavefronts(*depth.shape):
+        a, lf = _contexts(depth, r, c)
+        symbols = depth[r, c] - 1
+        yield counts[a, lf], symbols
+        np.add.at(counts, (a, lf, symbols), INCREMENT)
+
+
 def encode(depth: np.ndarray, stages: int) -> np.ndarray:
     """Range-code a ``[rows, cols]`` map of depths in 1..``stages`` (at least 2: with one
     stage there is nothing to say); returns uint32 words."""
     if stages < 2:
         raise ValueError("a depth stream needs at least 2 stages")
-    depth = np.asarray(depth, dtype=np.int64)
-    counts = np.ones((CONTEXT_CAP, CONTEXT_CAP, stages), dtype=np.int64)
     enc = constriction.stream.queue.RangeEncoder()
-    for r, c in _wavefronts(*depth.shape):
-        a, lf = _contexts(depth, r, c)
-        symbols = depth[r, c] - 1
-        enc.encode(symbols.astype(np.int32), _family(), counts[a, lf].astype(np.float64))
-        np.add.at(counts, (a, lf, symbols), INCREMENT)
+    for weights, symbols in _known(depth, stages):
+        enc.encode(symbols.astype(np.int32), _family(), weights.astype(np.float64))
     return enc.get_compressed()
 
 
@@ -61,7 +63,7 @@ def decode(words: np.ndarray, shape: tuple[int, int], stages: int) -> np.ndarray
     counts = np.ones((CONTEXT_CAP, CONTEXT_CAP, stages), dtype=np.int64)
     try:
         dec = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
-        for r, c in _wavefronts(*shape):
+        for r, c in wavefronts(*shape):
             a, lf = _contexts(depth, r, c)
             symbols = np.asarray(dec.decode(_family(), counts[a, lf].astype(np.float64)))
             depth[r, c] = symbols + 1
@@ -74,13 +76,7 @@ def decode(words: np.ndarray, shape: tuple[int, int], stages: int) -> np.ndarray
 def bits(depth: np.ndarray, stages: int) -> float:
     """The ideal code length of a depth map, in bits (what :func:`encode` spends, within
     the range coder's overhead)."""
-    depth = np.asarray(depth, dtype=np.int64)
-    counts = np.ones((CONTEXT_CAP, CONTEXT_CAP, stages), dtype=np.int64)
     total = 0.0
-    for r, c in _wavefronts(*depth.shape):
-        a, lf = _contexts(depth, r, c)
-        symbols = depth[r, c] - 1
-        w = counts[a, lf]
-        total -= np.log2(w[np.arange(len(r)), symbols] / w.sum(1)).sum()
-        np.add.at(counts, (a, lf, symbols), INCREMENT)
+    for w, symbols in _known(depth, stages):
+        total -= np.log2(w[np.arange(len(symbols)), symbols] / w.sum(1)).sum()
     return float(total)

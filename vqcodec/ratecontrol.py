@@ -155,10 +155,9 @@ def choose_position_depths(
     is kept if error + mu * (index bits + map bits) beats the per-tile map (version 2,
     whose map is small) by that measure.
     """
+    if math.isinf(mu) or mu <= 0:  # one depth everywhere: no search
+        return grid_depths(choose_depths(net, rgb, paths, bits, mu))
     stages = len(paths)
-    rows, cols = paths[0].shape[1:]
-    if math.isinf(mu) or mu <= 0:
-        return np.full((rows, cols), 1 if math.isinf(mu) else stages, dtype=np.uint8)
     cost = depth_costs(net, rgb, paths, bits, mu, device, progress)
     tiles = _tile_choice(cost)
     tile_map = grid_depths(tiles)
