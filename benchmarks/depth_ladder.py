@@ -1,4 +1,4 @@
-"""Fit and check the per-tile depth ladder (vqcodec/ratecontrol.py) on a folder of images.
+"""Per-tile depth (vqcodec/ratecontrol.py) against uniform depths, on a folder of images.
 
 For each image: the uniform curve (every tile at depth d = 1..S, codes from a beam
 search without a rate term; ``--width 1``: greedy codes), and, for a grid of Lagrange
@@ -28,8 +28,7 @@ from vqcodec import codec, ratecontrol
 from vqcodec.bench.metrics import bd_rate
 from vqcodec.metrics import psnr
 from vqcodec.ratecontrol import (
-    MU_HIGH,
-    MU_LOW,
+    MU_LADDER,
     assemble,
     beam_rate,
     choose_depths,
@@ -111,7 +110,7 @@ def main() -> None:
     result = {
         "model": model.name,
         "images": [p.name for p in files],
-        "ladder": {"mu_high": MU_HIGH, "mu_low": MU_LOW},
+        "ladder": list(MU_LADDER),
         "beam_width": args.width,
         "plain": plain.tolist(),
         "depth": [dict(mu=mu, bpp=b, psnr=q) for mu, (b, q) in zip(MUS, depth, strict=True)],

@@ -75,8 +75,9 @@ def render(name: str, result: dict, command: str, note: str = "") -> str:
 - **Quality levels**: 1..{cfg.stages}. Quality 1 sends one residual stage per tile and
   {cfg.stages} all of them; in between, the encoder gives each 32x32 tile, or each 8x8
   block where that pays for its map, the number of stages that minimises its pixel
-  error + mu * bits, with mu falling geometrically with quality, and picks each depth's
-  codes by beam search (vqcodec/ratecontrol.py). The
+  error + mu * bits, and picks each depth's codes by beam search
+  (vqcodec/ratecontrol.py); mu falls with quality along a ladder calibrated on training
+  photos so that each quality step adds about a third more bits. The
   model's weights and tables do not depend on it.
 - **Training data**: the {card["images"]} photographs of `../shared/data/train`
   (attribution in that folder's SOURCES.md). Kodak was not used for training or tuning.

@@ -50,7 +50,10 @@ def test_tile_sum_adds_stages_and_positions():
     assert got[1, 0] == bits[:, 4:, :].sum() and got[0, 0] == bits[:, :4, :].sum()
 
 
-def _paths(model, img, quality=4):
+MID = 7  # a middle quality (mu about 500)
+
+
+def _paths(model, img, quality=MID):
     rate = ratecontrol.beam_rate(ratecontrol.quality_mu(quality, model.stages))
     return encode_paths(model.net, img, model.stages, codec.code_search(model, model.stages, rate))
 
@@ -127,7 +130,7 @@ def test_depth_files_carry_the_encoders_indices(name):
     """Coder 1 and coder 2 both code exactly the present positions, in the right order."""
     m = vqcodec.get_model(name)
     img = mixed()
-    data = vqcodec.compress(img, 4, model=m)
+    data = vqcodec.compress(img, MID, model=m)
     f = container.parse(data)
     assert f.format_version in (2, 3) and f.depths.min() < f.depths.max() == f.stages
     full = ratecontrol.assemble(_paths(m, img), container.position_depths(f))
@@ -144,6 +147,18 @@ def test_end_qualities_write_version_1(model, photo):
         assert f.format_version == 1 and f.depths is None and f.stages == q
 
 
+def test_qualities_are_points_of_the_mu_ladder(model, photo):
+    """A quality is its ladder's mu: encoding at that mu gives the same file, and the
+    ladder's rates rise with quality."""
+    sizes = []
+    for q in (1, 3, 8, model.stages):
+        data = vqcodec.compress(photo, q)
+        mu = ratecontrol.quality_mu(q, model.stages)
+        assert codec.encode_at(photo, "RGB", model, mu) == data
+        sizes.append(len(data))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+
+
 def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     """Spending stages where they pay gives more PSNR per bit than the same stages
     everywhere: the depth file costs far less than its deepest tile's depth used
@@ -152,9 +167,9 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     from vqcodec.transform import decode_indices
 
     img = mixed()
-    f = container.parse(vqcodec.compress(img, 6))
+    f = container.parse(vqcodec.compress(img, 8))
     ours = psnr(np.asarray(vqcodec.decompress(container.write(f))), img)
-    full = _paths(model, img, 6)[f.stages - 1]
+    full = _paths(model, img, 8)[f.stages - 1]
     uniform_bits = sum(codec.ideal_bits(full, model))
     uniform = psnr(decode_indices(model.net, full)[:96, :128], img)
     assert 32 * sum(len(w) for w in f.streams) < 0.8 * uniform_bits
@@ -199,7 +214,7 @@ def test_position_depths_follow_detail_inside_tiles(model):
     def bits(idx):
         return codec.position_bits(idx, model)
 
-    mu = ratecontrol.quality_mu(4, model.stages)
+    mu = ratecontrol.quality_mu(MID, model.stages)
     grid = ratecontrol.choose_position_depths(model.net, img, paths, bits, mu)
     assert grid.shape == (12, 16) and grid.dtype == np.uint8
     assert grid[:, :6].mean() < grid[:, 10:].mean()
@@ -230,7 +245,7 @@ def test_container_depths_pick_the_smallest_version():
 
 def test_position_depth_files_round_trip(model):
     img = mixed()
-    data = vqcodec.compress(img, 4)
+    data = vqcodec.compress(img, MID)
     f = container.parse(data)
     assert f.format_version == 3 and f.depths.shape == f.grid
     back = np.asarray(vqcodec.decompress(data))

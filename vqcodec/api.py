@@ -1,7 +1,7 @@
 """The Python API: compress images to .vqc bytes and back.
 
 >>> import vqcodec
->>> data = vqcodec.compress("photo.png", quality=3)
+>>> data = vqcodec.compress("photo.png", quality=6)
 >>> image = vqcodec.decompress(data)
 """
 
@@ -20,7 +20,7 @@ from .weights import Model
 
 def compress(
     image: ImageLike,
-    quality: int = 3,
+    quality: int = 6,
     *,
     model: Model | str | Path | None = None,
     device: str = "cpu",

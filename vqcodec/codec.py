@@ -70,11 +70,25 @@ def encode(
     file is version 1 or 2, which readers older than version 3 can decode.
     """
     check_quality(model, quality)
+    mu = ratecontrol.quality_mu(quality, model.stages)
+    return encode_at(pixels, mode, model, mu, device, progress, per_position)
+
+
+def encode_at(
+    pixels: np.ndarray,
+    mode: str,
+    model: Model,
+    mu: float,
+    device: str = "cpu",
+    progress: Callable | None = None,
+    per_position: bool = True,
+) -> bytes:
+    """:func:`encode` at the Lagrange multiplier ``mu`` itself (squared 8-bit error per
+    bit; ``inf``: one stage everywhere, 0: every stage), for measuring the ladder."""
     dev = resolve_device(device)
     h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
     net = model.net.to(dev)
-    mu = ratecontrol.quality_mu(quality, model.stages)
     stages = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
     coder = coder_for(model)
     paths = encode_paths(

@@ -10,9 +10,10 @@ where ``SSE_d`` is the tile's squared pixel error when the image is decoded with
 indices of each depth come from a beam search over the residual codebooks (best
 ``d``-stage path, ``BEAM_WIDTH`` paths kept, scored by latent error + ``beam_rate(mu)``
 times the bits under the entropy coder's tables), which lowers the error of every
-depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls geometrically
-with quality: quality 1 sends one stage everywhere, the top quality every stage
-everywhere. The ladder was fitted on training photographs (benchmarks/depth_ladder.py).
+depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls with quality:
+quality 1 sends one stage everywhere, the top quality every stage everywhere, and the
+qualities between are spaced so that each step adds about the same fraction of bits
+(``MU_LADDER``, calibrated on training photographs by benchmarks/quality_ladder.py).
 
 :func:`choose_position_depths` goes further: one depth per latent position (8x8
 pixels), the same cost per position plus the bits of the range-coded depth map
@@ -32,22 +33,25 @@ from . import depthcode
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
 from .transform import decode_indices
 
-MU_HIGH = 2000.0  # quality 2
-MU_LOW = 12.0  # the quality below the top
+# mu of qualities 2..11 of a 12-stage model: on training photos 41-49 (quality_ladder.py)
+# each step multiplies the rate by about 1.32, from 0.048 bpp at quality 1 to 1.03 at 12
+MU_LADDER = (6150.0, 3510.0, 2250.0, 1430.0, 886.0, 501.0, 262.0, 123.0, 48.8, 13.5)
+BEAM_MU_CAP = 2000.0  # the beam's rate weight stops growing here (tuned at this mu)
 BEAM_WIDTH = 8
 BEAM_RATE_PER_MU = 1e-5  # latent squared error per bit in the beam's score, per unit of mu
 _BAND = 8 * TILE  # rows of pixels compared at a time, bounding memory
 
 
 def quality_mu(quality: int, stages: int) -> float:
-    """The Lagrange multiplier of ``quality`` (1..stages): inf at 1, 0 at ``stages``."""
+    """The Lagrange multiplier of ``quality`` (1..stages): inf at 1, 0 at ``stages``, and
+    ``MU_LADDER`` between, stretched in log(mu) over models with other stage counts."""
     if quality >= stages:
         return 0.0
     if quality <= 1:
         return math.inf
-    if stages == 3:
-        return MU_HIGH
-    return MU_HIGH * (MU_LOW / MU_HIGH) ** ((quality - 2) / (stages - 3))
+    at = 0.0 if stages == 3 else (quality - 2) / (stages - 3) * (len(MU_LADDER) - 1)
+    log_mu = np.interp(at, np.arange(len(MU_LADDER)), np.log(MU_LADDER))
+    return float(np.exp(log_mu))
 
 
 def beam_rate(mu: float) -> float:
@@ -55,9 +59,9 @@ def beam_rate(mu: float) -> float:
 
     The beam scores codes in latent squared error, about 1e5 times smaller than the
     pixel error they cause, so its rate weight is ``mu`` scaled down alike (capped at
-    ``MU_HIGH``, quality 1 having an infinite ``mu``).
+    ``BEAM_MU_CAP``, quality 1 having an infinite ``mu``).
     """
-    return BEAM_RATE_PER_MU * min(mu, MU_HIGH)
+    return BEAM_RATE_PER_MU * min(mu, BEAM_MU_CAP)
 
 
 def block_sse(image: np.ndarray, rgb: np.ndarray, block: int = DOWNSAMPLE) -> np.ndarray:
