@@ -103,7 +103,7 @@ def render(name: str, result: dict, command: str, note: str = "") -> str:
 ## Kodak (all 24 images; mean bpp of whole files, mean RGB PSNR)
 
 Measured with `python benchmarks/evaluate_model.py ../shared/data/kodak --model {name}
---out {result.get("_path", "...")}` on {result["threads"]} CPU threads.
+--out {result.get("_path", "...")}` on {result["threads"]} CPU thread(s).
 
 {rd_table(result)}
 
