@@ -65,7 +65,9 @@ def render(name: str, result: dict, command: str, note: str = "") -> str:
     return f"""# Model card: {name}
 
 - **Codebook version** (fingerprint in every .vqc header): `{model.version}`
-- **Architecture**: encoder per 32x32 tile (5x5/2 conv, GDN, 4x4/2 conv, GDN, 4x4/2 conv,
+- **Architecture**: encoder {
+        "per 32x32 tile" if cfg.tiled_encoder else "over the whole image"
+    } (5x5/2 conv, GDN, 4x4/2 conv, GDN, 4x4/2 conv,
   {cfg.enc_blocks} residual block(s), 3x3 conv) with channels {list(cfg.channels)}; latent
   grid at 1/8 with {cfg.latent_dim} values per position; residual VQ of {cfg.stages} stages x
   {cfg.codebook_size} codes; decoder mirrored (3x3 conv, {cfg.dec_blocks} residual block(s),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vqcodec.model import VQVAE, ModelConfig, from_tiles, to_tiles
+from vqcodec.model import VQVAE, ModelConfig, encoder_reach, from_tiles, to_tiles
 from vqcodec.quantizer import ResidualVQ
 
 TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=3, codebook_size=16)
@@ -84,3 +84,44 @@ def test_quantize_and_dequantize_agree_with_training_pass():
     assert torch.equal(vq.quantize(z, 3), idx)
     assert torch.allclose(vq.dequantize(idx), q, atol=1e-5)
     assert idx.min() >= 0 and idx.max() < 16
+
+
+def test_encoder_reach_is_the_receptive_field():
+    """A latent's gradient support reaches exactly ``encoder_reach`` pixels past its block."""
+    for blocks in (0, 1, 3):
+        net = VQVAE(ModelConfig(channels=(8, 8, 8), enc_blocks=blocks, tiled_encoder=False))
+        x = torch.zeros(1, 3, 384, 384, requires_grad=True)
+        net.encode(x)[0, :, 24, 24].sum().backward()
+        rows = torch.nonzero(x.grad[0].abs().sum((0, 2)))
+        assert 24 * 8 - rows.min().item() == encoder_reach(net.cfg)
+        assert rows.max().item() - (24 * 8 + 7) == encoder_reach(net.cfg) - 1
+
+
+def test_untiled_encoder_in_blocks_matches_the_whole_image(monkeypatch):
+    """Blocks with their halo give the latents of the whole image, borders included."""
+    import numpy as np
+
+    from vqcodec import transform
+
+    torch.manual_seed(0)
+    net = VQVAE(ModelConfig(channels=(8, 8, 8), enc_blocks=2, tiled_encoder=False)).eval()
+    rgb = np.random.default_rng(0).integers(0, 256, (150, 230, 3), dtype=np.uint8)
+    x = torch.from_numpy(transform.pad_to_tiles(rgb).copy()).permute(2, 0, 1)[None] / 255.0
+    with torch.no_grad():
+        whole = net.encode(x.float())[0]
+    monkeypatch.setattr(transform, "ENCODE_BLOCK", (2, 3))
+    got = torch.zeros_like(whole)
+    for (rs, cs), z, shape in transform._latent_blocks(net, rgb, "cpu"):
+        got[:, rs, cs] = z.t().reshape(-1, *shape)
+    assert torch.allclose(got, whole, atol=1e-5)
+    tiled = VQVAE(ModelConfig(channels=(8, 8, 8), enc_blocks=2))
+    tiled.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(tiled.encode(x.float())[0], whole, atol=1e-3)
+
+
+def test_config_json_keeps_older_files_readable():
+    assert "tiled_encoder" not in ModelConfig().to_json()
+    untiled = ModelConfig(tiled_encoder=False)
+    assert ModelConfig.from_json(untiled.to_json()) == untiled
+    assert ModelConfig.from_json(ModelConfig().to_json()).tiled_encoder

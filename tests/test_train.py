@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import synthetic_photo
@@ -100,6 +101,25 @@ def test_cli_train_smoke(folder, tmp_path):
     assert load_model(out).stages == 2
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1 and "--force" in again.stderr
+
+
+def test_cli_trains_an_untiled_encoder_that_codes_images(folder, tmp_path):
+    from click.testing import CliRunner
+
+    from vqcodec.cli import main
+
+    out = tmp_path / "untiled.safetensors"
+    args = ["train", "--data", str(folder), "--out", str(out), "--steps", "2"]
+    args += ["--batch-size", "2", "--crop", "64", "--stages", "2", "--codebook-size", "16"]
+    result = CliRunner().invoke(main, [*args, "--channels", "8,8,12", "--untiled-encoder"])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.net.cfg.channels == (8, 8, 12) and not model.net.cfg.tiled_encoder
+    img = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    back = vqcodec.decompress(vqcodec.compress(img, 2, model=model), model=model)
+    assert np.asarray(back).shape == img.shape
+    bad = CliRunner().invoke(main, [*args, "--channels", "8,x", "--force"])
+    assert bad.exit_code != 0 and "--channels" in bad.stderr
 
 
 def test_per_tile_dropout_is_constant_within_each_tile():

@@ -123,6 +123,18 @@ def main() -> None:
 )
 @click.option("--latent-dim", default=32, show_default=True, help="Values per latent position.")
 @click.option(
+    "--channels",
+    default="96,128,192",
+    show_default=True,
+    help="Channels at 1/2, 1/4 and 1/8 scale, comma-separated.",
+)
+@click.option(
+    "--untiled-encoder",
+    is_flag=True,
+    help="Encode the whole image instead of each 32x32 tile on its own, so latents at tile "
+    "borders see across them (tiles are still quantized on their own).",
+)
+@click.option(
     "--time-limit",
     type=float,
     default=None,
@@ -149,6 +161,8 @@ def train(
     checkpoint: Path | None,
     log: Path | None,
     latent_dim: int,
+    channels: str,
+    untiled_encoder: bool,
     time_limit: float | None,
     threads: int | None,
     force: bool,
@@ -186,7 +200,15 @@ def train(
         dropout_unit=dropout_unit,
         rate_lambda=rate_lambda,
     )
+    try:
+        widths = tuple(int(c) for c in channels.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise VQCodecError(f"--channels needs three positive integers, got {channels!r}")
     model_cfg = ModelConfig(
+        channels=widths,
+        tiled_encoder=not untiled_encoder,
         stages=stages,
         codebook_size=codebook_size,
         latent_dim=latent_dim,

@@ -1,5 +1,9 @@
-"""The VQ-VAE: a convolutional encoder run on 32x32 tiles, a residual vector quantizer,
-and a convolutional decoder run over the whole latent grid (so tile borders leave no seams).
+"""The VQ-VAE: a convolutional encoder, a residual vector quantizer, and a convolutional
+decoder run over the whole latent grid (so tile borders leave no seams).
+
+The encoder sees one 32x32 tile at a time (``tiled_encoder``, as in the shipped models) or
+the whole image, so that latents at tile borders see their neighbours' pixels too; either
+way each tile's latents are quantized on their own.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ class ModelConfig:
     codebook_size: int = 256
     enc_blocks: int = 1
     dec_blocks: int = 1
+    tiled_encoder: bool = True
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        raw = asdict(self)
+        if raw["tiled_encoder"]:  # omitted when true: configs written before it read the same
+            del raw["tiled_encoder"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
@@ -43,6 +51,7 @@ class ModelConfig:
             codebook_size=int(raw["codebook_size"]),
             enc_blocks=int(raw.get("enc_blocks", 1)),
             dec_blocks=int(raw.get("dec_blocks", 1)),
+            tiled_encoder=bool(raw.get("tiled_encoder", True)),
         )
         if (
             len(cfg.channels) != 3
@@ -82,6 +91,12 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def encoder_reach(cfg: ModelConfig) -> int:
+    """Pixels beyond its own 8x8 block that one encoder latent depends on: 16 for the
+    three strided convolutions and the last 3x3, 16 more per residual block."""
+    return 16 * (1 + cfg.enc_blocks)
 
 
 def make_encoder(cfg: ModelConfig) -> nn.Sequential:
@@ -135,7 +150,10 @@ class VQVAE(nn.Module):
         self.decoder = make_decoder(cfg)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent grid ``[B, D, H/8, W/8]``; each 32x32 tile is encoded on its own."""
+        """Latent grid ``[B, D, H/8, W/8]``: each 32x32 tile encoded on its own, or the
+        whole image at once if the encoder is not tiled."""
+        if not self.cfg.tiled_encoder:
+            return self.encoder(x - 0.5)
         b, _, h, w = x.shape
         z = self.encoder(to_tiles(x - 0.5, TILE))
         return from_tiles(z, b, h // TILE, w // TILE)

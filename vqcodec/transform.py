@@ -1,10 +1,11 @@
 """Pixels <-> codebook indices through the network, in blocks of bounded size.
 
-The encoder sees one 32x32 tile at a time, so blocks of whole tiles give exactly
-the indices of the whole image. The decoder runs over the latent grid; each block
-is decoded with a halo of latent positions wide enough to cover the decoder's
-receptive field, so blocks join without seams. Memory therefore stays bounded by
-the block size, whatever the image size.
+A tiled encoder sees one 32x32 tile at a time, so blocks of whole tiles give exactly
+the indices of the whole image; an untiled one gets each block with a halo of whole
+tiles at least as wide as a latent's reach, and keeps the block's latents. The decoder
+runs over the latent grid; each block is decoded with a halo of latent positions wide
+enough to cover the decoder's receptive field, so blocks join without seams. Memory
+therefore stays bounded by the block size, whatever the image size.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
+from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE, encoder_reach
 
 ENCODE_BLOCK = (8, 32)  # tiles per encoder block: 256 x 1024 pixels
 DECODE_BLOCK = (64, 128)  # latent positions per decoder block: 512 x 1024 pixels
@@ -36,14 +37,31 @@ def _blocks(rows: int, cols: int, block: tuple[int, int]):
             yield top, min(top + block[0], rows), left, min(left + block[1], cols)
 
 
+def _padded_window(rgb: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Rows ``top:bottom`` and columns ``left:right`` of ``rgb`` padded to whole tiles (as
+    :func:`pad_to_tiles` pads the whole image), without padding the whole image."""
+    h, w = rgb.shape[:2]
+    window = rgb[top : min(bottom, h), left : min(right, w)]
+    pad = ((0, bottom - top - window.shape[0]), (0, right - left - window.shape[1]), (0, 0))
+    return np.ascontiguousarray(
+        np.pad(window, pad, mode="edge") if any(pad[0] + pad[1]) else window
+    )
+
+
 def _latent_blocks(net: VQVAE, rgb: np.ndarray, device: torch.device | str):
     """Encode ``rgb`` in blocks of whole tiles: yields each block's latent-grid slices and
     its latents as rows ``[N, D]`` (row-major over the block) with the block's shape."""
     h, w = rgb.shape[:2]
-    for r0, r1, c0, c1 in _blocks(-(-h // TILE), -(-w // TILE), ENCODE_BLOCK):
-        block = pad_to_tiles(rgb[r0 * TILE : r1 * TILE, c0 * TILE : c1 * TILE])
-        x = torch.from_numpy(np.array(block)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    halo = 0 if net.cfg.tiled_encoder else -(-encoder_reach(net.cfg) // TILE) * TILE
+    rows, cols = -(-h // TILE), -(-w // TILE)
+    for r0, r1, c0, c1 in _blocks(rows, cols, ENCODE_BLOCK):
+        top, left = max(0, r0 * TILE - halo), max(0, c0 * TILE - halo)
+        bottom, right = min(rows * TILE, r1 * TILE + halo), min(cols * TILE, c1 * TILE + halo)
+        block = _padded_window(rgb, top, bottom, left, right)
+        x = torch.from_numpy(block).to(device).permute(2, 0, 1)[None].float() / 255.0
         z = net.encode(x)[0]
+        y0, x0 = (r0 * TILE - top) // DOWNSAMPLE, (c0 * TILE - left) // DOWNSAMPLE
+        z = z[:, y0 : y0 + (r1 - r0) * LATENT_TILE, x0 : x0 + (c1 - c0) * LATENT_TILE]
         where = (
             slice(r0 * LATENT_TILE, r1 * LATENT_TILE),
             slice(c0 * LATENT_TILE, c1 * LATENT_TILE),
