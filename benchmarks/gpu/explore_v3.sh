@@ -4,8 +4,9 @@
 # .gpudata/ (lossless WebP, 55 MB) with .whl/ (constriction). Rate them here afterwards with
 #   python benchmarks/heldout_rd.py ../shared/data/train A3.safetensors B3.safetensors ...
 # A3 is v2's recipe (the control); B3 lets the encoder see across tile borders (on v2, tile
-# corners carry 1.2x, the 2x2 centre 0.85x, the mean squared error per 8x8 block); C3 widens
-# the channels; D3 does both.
+# corners carry 1.2x, the 2x2 centre 0.85x, the mean squared error per 8x8 block; two
+# v1-sized CPU runs of 25 minutes gave the untiled encoder -5.5 % BD-rate on photos 41-49,
+# benchmarks/results/training/cpu-*.log.jsonl); C3 widens the channels; D3 does both.
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CUBLAS_WORKSPACE_CONFIG=:4096:8
 nvidia-smi --query-gpu=name,memory.total --format=csv
