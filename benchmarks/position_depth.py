@@ -10,17 +10,15 @@ on average, the BD-rate in PSNR of per-position depth against per-tile depth
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
+import training_crops
 
 import vqcodec
 from vqcodec import container
 from vqcodec.bench.metrics import bd_rate
-from vqcodec.images import to_pixels
 from vqcodec.metrics import psnr
 
 QUALITIES = (3, 5, 7, 9)
@@ -44,20 +42,11 @@ def curve(model, rgb: np.ndarray, per_position: bool) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path)
-    ap.add_argument("--first", type=int, default=41, help="first photo number (NNN.png)")
-    ap.add_argument("--last", type=int, default=49)
-    ap.add_argument("--crop", default="512x768", help="HxW taken from each photo's corner")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = training_crops.parser(__doc__.splitlines()[0]).parse_args()
     torch.set_num_threads(1)
     model = vqcodec.get_model(args.model)
-    h, w = (int(v) for v in args.crop.split("x"))
     rows, gains = [], []
-    for n in range(args.first, args.last + 1):
-        rgb = to_pixels(args.folder / f"{n:03d}.png")[0][:h, :w, :3]
+    for n, rgb in training_crops.crops(args):
         tile, position = curve(model, rgb, False), curve(model, rgb, True)
         pair = [([p["bpp"] for p in c], [p["psnr"] for p in c]) for c in (tile, position)]
         gain = bd_rate(*pair)[0]

@@ -13,17 +13,15 @@ copied into ``MU_LADDER`` in vqcodec/ratecontrol.py.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
+import training_crops
 
 import vqcodec
 from vqcodec import codec
-from vqcodec.images import to_pixels
 from vqcodec.metrics import psnr
 
 MUS = (math.inf, 16000, 8000, 4000, 2000, 1000, 400, 200, 100, 50, 25, 12, 6, 0)
@@ -48,20 +46,11 @@ def ladder(mus: list[float], rates: list[float], stages: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path)
-    ap.add_argument("--first", type=int, default=41, help="first photo number (NNN.png)")
-    ap.add_argument("--last", type=int, default=49)
-    ap.add_argument("--crop", default="512x768", help="HxW taken from each photo's corner")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = training_crops.parser(__doc__.splitlines()[0]).parse_args()
     torch.set_num_threads(2)
     model = vqcodec.get_model(args.model)
-    h, w = (int(v) for v in args.crop.split("x"))
     per_image = []
-    for n in range(args.first, args.last + 1):
-        rgb = to_pixels(args.folder / f"{n:03d}.png")[0][:h, :w, :3]
+    for n, rgb in training_crops.crops(args):
         per_image.append([point(model, rgb, mu) for mu in MUS])
         print(f"{n:03d}.png", flush=True)
     mean = np.mean(per_image, 0)

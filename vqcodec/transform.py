@@ -43,9 +43,7 @@ def _padded_window(rgb: np.ndarray, top: int, bottom: int, left: int, right: int
     h, w = rgb.shape[:2]
     window = rgb[top : min(bottom, h), left : min(right, w)]
     pad = ((0, bottom - top - window.shape[0]), (0, right - left - window.shape[1]), (0, 0))
-    return np.ascontiguousarray(
-        np.pad(window, pad, mode="edge") if any(pad[0] + pad[1]) else window
-    )
+    return np.pad(window, pad, mode="edge")  # a contiguous copy even when nothing is added
 
 
 def _latent_blocks(net: VQVAE, rgb: np.ndarray, device: torch.device | str):
