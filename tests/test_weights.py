@@ -94,3 +94,135 @@ def test_context_tables_round_trip_and_are_fingerprinted(tmp_path):
         save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context[:, :4], left)
     with pytest.raises(ValueError):
         save_model(tmp_path / "x.safetensors", "ctx", net, counts, {}, context)
+
+
+def _rewrite(path, tmp_path, name="crafted.safetensors", meta_update=None, tensor_update=None):
+    """A copy of the model file at ``path`` with its metadata (None: drop the key) or
+    tensors changed."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(meta_update or {})
+    meta = {k: v for k, v in meta.items() if v is not None}
+    if tensor_update:
+        tensor_update(tensors)
+    out = tmp_path / name
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def test_architecture_is_bounded_by_the_tensors_present(saved, tmp_path):
+    """A 1.6 KB file asking for 255 stages x 65,536 codes is refused from its header,
+    in milliseconds and without allocating the 4 GiB its config describes."""
+    import resource
+    import time
+
+    path, _, _ = saved
+    config = '{"channels": [8, 8, 8], "codebook_size": 65536, "latent_dim": 4, "stages": 255}'
+    bad = _rewrite(path, tmp_path, meta_update={"config": config})
+    assert bad.stat().st_size < 32_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(VQCodecError, match="has shape .* the architecture needs"):
+        load_model(bad)
+    assert time.monotonic() - start < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        '{"channels": [8, 8, 8], "codebook_size": 16, "latent_dim": Infinity, "stages": 2}',
+        '{"channels": [8, NaN, 8], "codebook_size": 16, "latent_dim": 4, "stages": 2}',
+        '{"channels": [8, 8, 8], "codebook_size": 16.5, "latent_dim": 4, "stages": 2}',
+        '{"channels": 8, "codebook_size": 16, "latent_dim": 4, "stages": 2}',
+        "[1, 2]",
+        "[" * 100_000,
+    ],
+)
+def test_malformed_configs_are_one_line_errors(saved, tmp_path, config):
+    bad = _rewrite(saved[0], tmp_path, meta_update={"config": config})
+    with pytest.raises(VQCodecError, match="malformed model config"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "modèle", "", "x" * 65])
+def test_model_names_are_checked_at_load(saved, tmp_path, name):
+    bad = _rewrite(saved[0], tmp_path, meta_update={"name": name})
+    with pytest.raises(VQCodecError, match="invalid model name"):
+        load_model(bad)
+
+
+def test_context_tables_near_2_31_are_refused(tmp_path):
+    """Coder 2 would overflow int64 mixing such tables (a traceback in the encoder)."""
+    big = np.full((2, 16, 16), 2**31 - 1)
+    path = tmp_path / "big.safetensors"
+    save_model(path, "big", VQVAE(TINY), np.ones((2, 16)), {}, big, big)
+    with pytest.raises(VQCodecError, match="too large for exact coding"):
+        load_model(path)
+
+
+def test_altered_network_weights_are_caught_by_the_digest(saved, tmp_path):
+    def alter(t):
+        t["decoder.0.weight"][0, 0, 0, 0] += 1
+
+    bad = _rewrite(saved[0], tmp_path, tensor_update=alter)
+    with pytest.raises(ModelMismatchError, match="weights digest .* network weights were altered"):
+        load_model(bad)
+
+
+def test_non_finite_weights_are_refused(saved, tmp_path):
+    def poison(t):
+        t["decoder.0.weight"][0, 0, 0, 0] = float("nan")
+
+    no_digest = {"weights_digest": None}  # as in files written before the digest
+    bad = _rewrite(saved[0], tmp_path, meta_update=no_digest, tensor_update=poison)
+    with pytest.raises(ModelMismatchError, match="non-finite weights in decoder.0.weight"):
+        load_model(bad)
+    net = VQVAE(TINY)
+    with torch.no_grad():
+        net.decoder[0].weight[0, 0, 0, 0] = float("inf")
+    with pytest.raises(VQCodecError, match="non-finite"):
+        save_model(tmp_path / "x.safetensors", "x", net, np.ones((2, 16)), {})
+
+
+def test_a_file_under_a_shipped_name_must_hold_the_shipped_weights(tmp_path):
+    """NaN decoder weights under vqcodec-base-v1's name, codebooks and tables intact
+    (so the fingerprint matches): refused by the shipped digest, through the API and CLI."""
+    from click.testing import CliRunner
+
+    import vqcodec
+    from vqcodec.cli import main
+    from vqcodec.registry import MODELS_DIR, SHIPPED_DIGESTS, get_model
+
+    for name, digest in SHIPPED_DIGESTS.items():
+        assert get_model(name).digest.hex() == digest
+
+    def poison(t):
+        t["decoder.0.weight"].fill_(float("nan"))
+
+    source = MODELS_DIR / "vqcodec-base-v1.safetensors"
+    bad = _rewrite(source, tmp_path, name="v1.safetensors", tensor_update=poison)
+    with pytest.raises(ModelMismatchError, match="non-finite|not that of the shipped"):
+        get_model(str(bad))
+
+    def nudge(t):
+        t["decoder.0.weight"][0, 0, 0, 0] += 1
+
+    bad = _rewrite(source, tmp_path, name="v1b.safetensors", tensor_update=nudge)
+    with pytest.raises(ModelMismatchError, match="not that of the shipped model vqcodec-base-v1"):
+        get_model(bad)
+    data = vqcodec.compress(np.zeros((8, 8, 3), np.uint8), 1, model="vqcodec-base-v1")
+    (tmp_path / "x.vqc").write_bytes(data)
+    result = CliRunner().invoke(
+        main, ["decompress", str(tmp_path / "x.vqc"), str(tmp_path / "x.png"), "--model", str(bad)]
+    )
+    assert result.exit_code == 1 and "not that of the shipped" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_model_argument_of_the_wrong_type_is_a_vqcodec_error():
+    from vqcodec.registry import get_model
+
+    with pytest.raises(VQCodecError, match="model must be"):
+        get_model(42)

@@ -14,6 +14,12 @@ from .weights import Model, load_model
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "vqcodec-base-v2"
+# weights_digest of every shipped model file: a file under a shipped name must hold
+# exactly these weights (the codebook fingerprint alone does not cover the network).
+SHIPPED_DIGESTS = {
+    "vqcodec-base-v1": "6db8eb83e4ddb94aec25005a334c8c31b81725820342846fdaefacb8e65b6d48",
+    "vqcodec-base-v2": "cfb9d30b943d2e15a5f49e4920467b68f8b05a3574d8c53a11598e7f4a2f907f",
+}
 
 
 def shipped() -> list[str]:
@@ -21,12 +27,24 @@ def shipped() -> list[str]:
     return sorted(p.name.removesuffix(".safetensors") for p in MODELS_DIR.glob("*.safetensors"))
 
 
+def check_shipped(model: Model, source: str | Path) -> Model:
+    """Refuse a model that calls itself by a shipped name but holds other weights."""
+    expected = SHIPPED_DIGESTS.get(model.name)
+    if expected is not None and model.digest.hex() != expected:
+        raise ModelMismatchError(
+            f"{source}: weights digest {model.digest.hex()[:32]} is not that of the shipped "
+            f"model {model.name} ({expected[:32]}); the network weights were altered"
+        )
+    return model
+
+
 @lru_cache(maxsize=8)
 def _load_shipped(name: str) -> Model:
-    model = load_model(MODELS_DIR / f"{name}.safetensors")
+    path = MODELS_DIR / f"{name}.safetensors"
+    model = load_model(path)
     if model.name != name:
         raise VQCodecError(f"shipped model file {name} names itself {model.name}")
-    return model
+    return check_shipped(model, path)
 
 
 def get_model(model: Model | str | Path | None = None) -> Model:
@@ -35,11 +53,16 @@ def get_model(model: Model | str | Path | None = None) -> Model:
         return model
     if model is None:
         model = DEFAULT_MODEL
+    if not isinstance(model, (str, Path)):
+        raise VQCodecError(
+            f"model must be a shipped name, a .safetensors path or a Model, not "
+            f"{type(model).__name__}"
+        )
     if isinstance(model, str) and model in shipped():
         return _load_shipped(model)
     path = Path(model)
     if path.suffix == ".safetensors" and path.is_file():
-        return load_model(path)
+        return check_shipped(load_model(path), path)
     raise VQCodecError(f"unknown model {str(model)!r}; shipped models: {', '.join(shipped())}")
 
 
