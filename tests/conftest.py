@@ -1,12 +1,27 @@
-"""Shared fixtures: the shipped model and small deterministic test images."""
+"""Shared fixtures: the shipped model, a tiny model for plumbing tests, and small test images.
+
+Tests that need a shipped model's trained weights (rate, quality, compatibility) are
+marked ``slow``; plumbing tests (modes, sizes, paths, CLI, errors) use ``tiny_model``,
+which codes an image in milliseconds. ``python -m pytest -m "not slow"`` runs the fast tier.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 import vqcodec
-from vqcodec.weights import Model
+from vqcodec.model import VQVAE, ModelConfig
+from vqcodec.train import count_tables
+from vqcodec.weights import Model, load_model, round_weights, save_model
+
+TINY_NAME = "tiny-test"
+TINY_CONFIG = ModelConfig(
+    channels=(8, 8, 8), latent_dim=4, stages=6, codebook_size=16, enc_blocks=0, dec_blocks=0
+)
 
 
 def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -26,8 +41,41 @@ def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
+def make_tiny_model(path: Path) -> None:
+    """Write a 6-stage model of random weights (the default quality, 6, is its top).
+
+    Its codebooks come from one training pass (k-means on the latents of four synthetic
+    photos) and its plain and context tables from their indices, so it codes with coder 3
+    like the shipped default; its decoder is untrained, so its pixels are poor.
+    """
+    torch.manual_seed(0)
+    net = VQVAE(TINY_CONFIG)
+    round_weights(net)
+    images = [torch.from_numpy(synthetic_photo(64, 64, s)).permute(2, 0, 1) / 255 for s in range(4)]
+    with torch.no_grad():
+        full = torch.full((len(images),), TINY_CONFIG.stages)
+        net(torch.stack(images), full, torch.Generator().manual_seed(0))
+    counts, context, left = count_tables(net, images)
+    save_model(path, TINY_NAME, net, counts, {"purpose": "tests"}, context, left)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A ``.safetensors`` file of the tiny model (for ``--model`` on the command line)."""
+    path = tmp_path_factory.mktemp("tiny") / f"{TINY_NAME}.safetensors"
+    make_tiny_model(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path) -> Model:
+    """The tiny model, loaded through the real loader."""
+    return load_model(tiny_model_path)
+
+
 @pytest.fixture(scope="session")
 def model() -> Model:
+    """The shipped default model (tests using it are usually marked ``slow``)."""
     return vqcodec.get_model()
 
 

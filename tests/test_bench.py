@@ -16,7 +16,6 @@ from vqcodec.bench.cli import bench
 from vqcodec.bench.run import Options, run_benchmark
 from vqcodec.cli import Group
 from vqcodec.metrics import psnr
-from vqcodec.registry import get_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # bmshj2018-factorized on Kodak as published by CompressAI, and its PSNR at 0.25, 0.5, 1 bpp
@@ -111,8 +110,8 @@ def test_classical_adapter_round_trips(name):
     assert codec.record()["library"]
 
 
-def test_vqcodec_adapter_and_entropy_stats():
-    codec = codecs.make("vqcodec")
+def test_vqcodec_adapter_and_entropy_stats(tiny_model_path, tiny_model):
+    codec = codecs.make("vqcodec", str(tiny_model_path))
     image = gradient(40, 40, 2)
     data = codec.encode(image, 2)
     assert codec.decode(data).shape == image.shape
@@ -125,18 +124,18 @@ def test_vqcodec_adapter_and_entropy_stats():
         assert 0 < ideal <= payload + 64
     summary = coding.summarize(2, [stats, stats])
     assert summary["ideal_bits"] == pytest.approx(2 * sum(stats["ideal_bits"]))
-    assert get_model().stages == len(codec.sweep)
+    assert tiny_model.stages == len(codec.sweep)
 
 
-def test_quick_run_writes_json_and_pngs(folder, tmp_path):
-    options = Options(quick=True, speed=False, progress=False)
+def test_quick_run_writes_json_and_pngs(folder, tmp_path, tiny_model_path, tiny_model):
+    options = Options(quick=True, speed=False, progress=False, model=str(tiny_model_path))
     run_benchmark(folder, tmp_path, options)
     results = strict_json((tmp_path / "results.json").read_text())
     measured = [n for n in codecs.ALL if codecs.missing(n) is None]
     assert list(results["rd"]) == measured
     assert [i["name"] for i in results["meta"]["images"]] == ["a.png", "b.png"]
     for name, rd in results["rd"].items():
-        assert len(rd["points"]) == len(codecs.make(name).quick)
+        assert len(rd["points"]) == len(codecs.make(name, str(tiny_model_path)).quick)
         for point in rd["points"]:
             assert point["bpp"] == pytest.approx(np.mean(point["images"]["bpp"]))
             assert point["ms_ssim"] is None  # images under 161 pixels a side
@@ -145,7 +144,7 @@ def test_quick_run_writes_json_and_pngs(folder, tmp_path):
     assert rows["vtm"]["published"] and rows["vtm"]["psnr_at_bpp"]["0.5"] == pytest.approx(
         34.35, abs=0.005
     )
-    assert len(results["entropy_coding"]) == get_model().stages
+    assert len(results["entropy_coding"]) == tiny_model.stages
     assert "versions" in results["meta"] and results["rd"]["jpeg"]["options"]["optimize"]
     for png in ("rd_psnr.png", "crop.png"):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
@@ -166,8 +165,10 @@ def run(*args):
     return CliRunner().invoke(cli, ["bench", *(str(a) for a in args)])
 
 
-def test_bench_command(folder, tmp_path):
-    result = run(folder, "--quick", "--codecs", "vqcodec,jpeg", "--out", tmp_path, "--no-progress")
+@pytest.mark.slow  # a speed worker per codec, each a fresh process importing torch
+def test_bench_command(folder, tmp_path, tiny_model_path):
+    args = ("--codecs", "vqcodec,jpeg", "--model", tiny_model_path, "--out", tmp_path)
+    result = run(folder, "--quick", *args, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "| JPEG 4:2:0 |" in result.stdout and "Speed and memory" in result.stdout
     results = strict_json((tmp_path / "results.json").read_text())

@@ -1,4 +1,4 @@
-"""The command line: files, stdin/stdout, overwriting, errors and exit codes."""
+"""The command line: files, stdin/stdout, overwriting, errors and exit codes (tiny model)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def png(tmp_path, photo):
     return path
 
 
+@pytest.fixture
+def tiny(tiny_model_path):
+    """``--model`` and the tiny model's file, for compress and decompress."""
+    return ("--model", tiny_model_path)
+
+
 def run(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
 
@@ -34,35 +40,36 @@ def assert_clean_error(result, text):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_compress_decompress_info(png, tmp_path):
-    assert run("compress", png, "-q", 2).exit_code == 0
+def test_compress_decompress_info(png, tmp_path, tiny):
+    assert run("compress", png, "-q", 2, *tiny).exit_code == 0
     vqc = tmp_path / "photo.vqc"
     assert vqc.read_bytes()[:4] == b"\x89VQC"
     out = tmp_path / "back.bmp"
-    assert run("decompress", vqc, out).exit_code == 0
+    assert run("decompress", vqc, out, *tiny).exit_code == 0
     assert Image.open(out).format == "BMP" and Image.open(out).size == (100, 75)
     result = run("info", vqc, "--json")
-    assert result.exit_code == 0 and 1 <= json.loads(result.stdout)["stages"] <= 12
+    fields = json.loads(result.stdout)
+    assert result.exit_code == 0 and fields["model"] == "tiny-test" and 1 <= fields["stages"] <= 6
 
 
-def test_refuses_to_overwrite_without_force(png, tmp_path):
+def test_refuses_to_overwrite_without_force(png, tmp_path, tiny):
     target = tmp_path / "x.vqc"
     target.write_bytes(b"precious")
-    assert_clean_error(run("compress", png, target), "--force")
+    assert_clean_error(run("compress", png, target, *tiny), "--force")
     assert target.read_bytes() == b"precious"
-    assert run("compress", png, target, "--force").exit_code == 0
+    assert run("compress", png, target, "--force", *tiny).exit_code == 0
     assert target.read_bytes()[:4] == b"\x89VQC"
 
 
-def test_stdin_and_stdout(png):
-    result = run("compress", "-", "-", input=png.read_bytes())
+def test_stdin_and_stdout(png, tiny):
+    result = run("compress", "-", "-", *tiny, input=png.read_bytes())
     assert result.exit_code == 0 and result.stdout_bytes[:4] == b"\x89VQC"
-    back = run("decompress", "-", "-", input=result.stdout_bytes)
+    back = run("decompress", "-", "-", *tiny, input=result.stdout_bytes)
     assert back.exit_code == 0
     assert Image.open(io.BytesIO(back.stdout_bytes)).size == (100, 75)
 
 
-def test_corrupt_input_gives_one_line_and_no_output(png, tmp_path):
+def test_corrupt_input_gives_one_line_and_no_output(png, tmp_path, tiny):
     bad = tmp_path / "bad.vqc"
     bad.write_bytes(b"\x89VQC\x01" + bytes(40))
     out = tmp_path / "out.png"
@@ -70,16 +77,17 @@ def test_corrupt_input_gives_one_line_and_no_output(png, tmp_path):
     assert not out.exists()
     assert_clean_error(run("compress", tmp_path / "missing.png"), "cannot read")
     assert_clean_error(run("compress", png, "-q", 99), "1 to 12")
+    assert_clean_error(run("compress", png, "-q", 7, *tiny), "1 to 6")
     assert_clean_error(run("decompress", bad, tmp_path / "out.xyz"), "--format")
 
 
-def test_failed_write_leaves_nothing_behind(png, tmp_path, monkeypatch):
+def test_failed_write_leaves_nothing_behind(png, tmp_path, monkeypatch, tiny):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     target = tmp_path / "y.vqc"
-    assert_clean_error(run("compress", png, target), "No space left")
+    assert_clean_error(run("compress", png, target, *tiny), "No space left")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
 
 
@@ -100,13 +108,18 @@ def test_help_shows_examples():
         assert result.exit_code == 0 and "Example" in result.output
 
 
-def test_python_dash_m(png, tmp_path):
+@pytest.mark.slow
+def test_python_dash_m_compresses(png, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "vqcodec", "compress", str(png), str(tmp_path / "m.vqc"), "-q", "1"],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "m.vqc").read_bytes()[:4] == b"\x89VQC"
+
+
+def test_python_dash_m_reports_errors(png):
     bad = subprocess.run(
         [sys.executable, "-m", "vqcodec", "info", str(png)], capture_output=True, text=True
     )
@@ -114,16 +127,16 @@ def test_python_dash_m(png, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_decompress_keeps_grayscale_mode(tmp_path, photo):
+def test_decompress_keeps_grayscale_mode(tmp_path, photo, tiny):
     src = tmp_path / "g.png"
     Image.fromarray(photo[:, :, 1]).save(src)
-    assert run("compress", src).exit_code == 0
-    assert run("decompress", tmp_path / "g.vqc", tmp_path / "g2.png").exit_code == 0
+    assert run("compress", src, *tiny).exit_code == 0
+    assert run("decompress", tmp_path / "g.vqc", tmp_path / "g2.png", *tiny).exit_code == 0
     assert np.asarray(Image.open(tmp_path / "g2.png")).ndim == 2
 
 
-def test_tile_depths_flag_writes_version_2_or_lower(png, tmp_path):
+def test_tile_depths_flag_writes_version_2_or_lower(png, tmp_path, tiny):
     out = tmp_path / "compat.vqc"
-    assert run("compress", png, out, "-q", 4, "--tile-depths").exit_code == 0
+    assert run("compress", png, out, "-q", 5, "--tile-depths", *tiny).exit_code == 0
     assert out.read_bytes()[4] in (1, 2)
-    assert run("decompress", out, tmp_path / "back.png").exit_code == 0
+    assert run("decompress", out, tmp_path / "back.png", *tiny).exit_code == 0

@@ -1,4 +1,5 @@
-"""Round trips through the shipped model: sizes, modes, qualities, determinism, wrong models."""
+"""Round trips: sizes, modes, paths and errors through the tiny model; rate, quality,
+determinism and compatibility through the shipped ones (marked slow)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,19 @@ from vqcodec.metrics import psnr
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (17, 33, 3), (33, 17, 3), (32, 32, 3), (70, 45, 3)])
-def test_rgb_round_trip_keeps_size(shape):
+def test_rgb_round_trip_keeps_size(shape, tiny_model):
     img = synthetic_photo(shape[0], shape[1], seed=shape[0])
-    out = vqcodec.decompress(vqcodec.compress(img, quality=2))
+    out = vqcodec.decompress(vqcodec.compress(img, 2, model=tiny_model), model=tiny_model)
     assert out.mode == "RGB" and out.size == (shape[1], shape[0])
 
 
+def test_grayscale_and_rgb_inputs_keep_their_mode(photo, tiny_model):
+    for mode, img in (("L", photo.mean(2).astype(np.uint8)), ("RGB", photo)):
+        out = vqcodec.decompress(vqcodec.compress(img, 3, model=tiny_model), model=tiny_model)
+        assert out.mode == mode and np.asarray(out).shape == img.shape
+
+
+@pytest.mark.slow
 def test_grayscale_comes_back_grayscale(photo):
     gray = photo.mean(2).astype(np.uint8)
     out = vqcodec.decompress(vqcodec.compress(gray, quality=4))
@@ -32,33 +40,36 @@ def test_grayscale_comes_back_grayscale(photo):
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
-def test_alpha_is_lossless(photo, mode):
+def test_alpha_is_lossless(photo, mode, tiny_model):
     alpha = np.random.default_rng(0).integers(0, 256, photo.shape[:2], dtype=np.uint8)
     base = photo if mode == "RGBA" else photo[:, :, :1]
     img = np.concatenate([base, alpha[:, :, None]], 2)
-    out = vqcodec.decompress(vqcodec.compress(img, quality=2))
+    out = vqcodec.decompress(vqcodec.compress(img, 2, model=tiny_model), model=tiny_model)
     assert out.mode == mode
     assert np.array_equal(np.asarray(out)[:, :, -1], alpha)
 
 
-def test_palette_and_16_bit_inputs(photo):
+def test_palette_and_16_bit_inputs(photo, tiny_model):
     pal = Image.fromarray(photo).convert("P")
-    assert vqcodec.decompress(vqcodec.compress(pal, quality=1)).mode == "RGB"
+    data = vqcodec.compress(pal, 1, model=tiny_model)
+    assert vqcodec.decompress(data, model=tiny_model).mode == "RGB"
     deep = Image.fromarray(photo[:, :, 0].astype(np.uint16) * 257)
     assert deep.mode == "I;16"
     with pytest.warns(UserWarning, match="8-bit"):
-        data = vqcodec.compress(deep, quality=1)
-    assert vqcodec.decompress(data).mode == "L"
+        data = vqcodec.compress(deep, 1, model=tiny_model)
+    assert vqcodec.decompress(data, model=tiny_model).mode == "L"
 
 
-def test_paths_and_bytes_are_accepted(tmp_path, photo):
+def test_paths_and_bytes_are_accepted(tmp_path, photo, tiny_model):
     path = tmp_path / "p.png"
     Image.fromarray(photo).save(path)
-    a = vqcodec.compress(path, quality=2)
-    assert a == vqcodec.compress(str(path), quality=2) == vqcodec.compress(path.read_bytes(), 2)
-    assert a == vqcodec.compress(photo, quality=2)
+    a = vqcodec.compress(path, 2, model=tiny_model)
+    assert a == vqcodec.compress(str(path), 2, model=tiny_model)
+    assert a == vqcodec.compress(path.read_bytes(), 2, model=tiny_model)
+    assert a == vqcodec.compress(photo, 2, model=tiny_model)
 
 
+@pytest.mark.slow
 def test_quality_trades_rate_for_distortion(photo):
     sizes, scores = [], []
     for q in (1, 4, 8):
@@ -75,25 +86,32 @@ def test_bad_quality_names_the_valid_range(photo, quality):
         vqcodec.compress(photo, quality=quality)
 
 
-def test_same_input_gives_identical_bytes_and_pixels(photo):
-    a, b = vqcodec.compress(photo, 3), vqcodec.compress(photo, 3)
+def test_quality_range_is_the_models_stage_count(photo, tiny_model):
+    with pytest.raises(VQCodecError, match=f"1 to {tiny_model.stages}"):
+        vqcodec.compress(photo, tiny_model.stages + 1, model=tiny_model)
+
+
+def test_same_input_gives_identical_bytes_and_pixels(photo, tiny_model):
+    a, b = (vqcodec.compress(photo, 3, model=tiny_model) for _ in range(2))
     assert a == b
-    assert np.array_equal(np.asarray(vqcodec.decompress(a)), np.asarray(vqcodec.decompress(a)))
+    once, twice = (np.asarray(vqcodec.decompress(a, model=tiny_model)) for _ in range(2))
+    assert np.array_equal(once, twice)
 
 
-def test_blocks_code_like_the_whole_image(monkeypatch):
+def test_blocks_code_like_the_whole_image(monkeypatch, tiny_model):
     from vqcodec import transform
 
     img = synthetic_photo(200, 90, seed=3)
-    data = vqcodec.compress(img, 3)
-    whole = np.asarray(vqcodec.decompress(data)).astype(int)
+    data = vqcodec.compress(img, 3, model=tiny_model)
+    whole = np.asarray(vqcodec.decompress(data, model=tiny_model)).astype(int)
     monkeypatch.setattr(transform, "ENCODE_BLOCK", (1, 2))
     monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 3))
-    assert vqcodec.compress(img, 3) == data
-    strips = np.asarray(vqcodec.decompress(data)).astype(int)
+    assert vqcodec.compress(img, 3, model=tiny_model) == data
+    strips = np.asarray(vqcodec.decompress(data, model=tiny_model)).astype(int)
     assert np.abs(whole - strips).max() <= 1
 
 
+@pytest.mark.slow
 def test_no_seams_at_tile_borders():
     img = synthetic_photo(128, 128, seed=5)
     out = np.asarray(vqcodec.decompress(vqcodec.compress(img, 8))).astype(float)
@@ -110,30 +128,32 @@ def _with_header(data: bytes, offset: int, raw: bytes) -> bytes:
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
-def test_wrong_codebook_version_names_both(photo, model):
-    data = vqcodec.compress(photo, 2)
+def test_wrong_codebook_version_names_both(photo, tiny_model):
+    data = vqcodec.compress(photo, 2, model=tiny_model)
     start = 6 + data[5]
     bad = _with_header(data, start, bytes(16))
-    with pytest.raises(ModelMismatchError, match=f"{'0' * 32}.*{model.version}"):
-        vqcodec.decompress(bad)
+    with pytest.raises(ModelMismatchError, match=f"{'0' * 32}.*{tiny_model.version}"):
+        vqcodec.decompress(bad, model=tiny_model)
 
 
-def test_unknown_model_is_refused(photo):
-    data = vqcodec.compress(photo, 2)
-    bad = _with_header(data, 6, b"vqcodec-base-x9")
-    with pytest.raises(ModelMismatchError, match="vqcodec-base-x9"):
-        vqcodec.decompress(bad)
+def test_unknown_model_is_refused(photo, tiny_model):
+    data = vqcodec.compress(photo, 2, model=tiny_model)
+    with pytest.raises(ModelMismatchError, match="needs model tiny-test"):
+        vqcodec.decompress(data)  # the file's model is not shipped and none is given
+    bad = _with_header(data, 6, b"tiny-tes9")
+    with pytest.raises(ModelMismatchError, match="tiny-tes9.*given is tiny-test"):
+        vqcodec.decompress(bad, model=tiny_model)
 
 
-def test_corrupt_and_truncated_files_raise_our_error(photo):
-    data = vqcodec.compress(photo, 2)
+def test_corrupt_and_truncated_files_raise_our_error(photo, tiny_model):
+    data = vqcodec.compress(photo, 2, model=tiny_model)
     for cut in (0, 3, 10, len(data) // 2, len(data) - 1):
         with pytest.raises(FormatError):
-            vqcodec.decompress(data[:cut])
+            vqcodec.decompress(data[:cut], model=tiny_model)
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x10
     with pytest.raises(FormatError):
-        vqcodec.decompress(bytes(flipped))
+        vqcodec.decompress(bytes(flipped), model=tiny_model)
 
 
 def test_unreadable_and_oversized_images(tmp_path):
@@ -149,17 +169,18 @@ def test_unreadable_and_oversized_images(tmp_path):
         vqcodec.compress(np.zeros((4, 4, 3), np.float32))
 
 
-def test_oversized_header_is_refused_before_decoding(photo):
-    data = vqcodec.compress(photo, 1)
+def test_oversized_header_is_refused_before_decoding(photo, tiny_model):
+    data = vqcodec.compress(photo, 1, model=tiny_model)
     with pytest.raises(FormatError, match="limit"):
-        vqcodec.decompress(data, max_pixels=100)
+        vqcodec.decompress(data, model=tiny_model, max_pixels=100)
 
 
-def test_info_reports_header_and_rate(photo):
-    data = vqcodec.compress(photo, 3)
+def test_info_reports_header_and_rate(photo, tiny_model):
+    data = vqcodec.compress(photo, 3, model=tiny_model)
     info = vqcodec.info(data)
     assert (info["width"], info["height"], info["mode"]) == (100, 75, "RGB")
-    assert 1 <= info["stages"] <= 12 and info["format_version"] in (1, 2, 3)
+    assert info["model"] == "tiny-test" and info["codebook_version"] == tiny_model.version
+    assert 1 <= info["stages"] <= tiny_model.stages and info["format_version"] in (1, 2, 3)
     assert info["coder"] == 3
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)
 
@@ -179,23 +200,26 @@ def test_info_reports_depths(name, version, per):
     assert info["symbols"][0] == 12 * 16 > info["symbols"][-1] > 0
 
 
-def test_no_warnings_on_plain_input(photo):
+def test_no_warnings_on_plain_input(photo, tiny_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        vqcodec.decompress(vqcodec.compress(photo, 1))
+        vqcodec.decompress(vqcodec.compress(photo, 1, model=tiny_model), model=tiny_model)
 
 
-def test_device_choice(photo):
+def test_device_choice(photo, tiny_model):
     import torch
 
-    assert vqcodec.compress(photo, 2, device="auto") == vqcodec.compress(photo, 2)
+    auto = vqcodec.compress(photo, 2, model=tiny_model, device="auto")
+    assert auto == vqcodec.compress(photo, 2, model=tiny_model)
     with pytest.raises(VQCodecError, match="device"):
-        vqcodec.compress(photo, 2, device="tpu")
+        vqcodec.compress(photo, 2, model=tiny_model, device="tpu")
     if not torch.cuda.is_available():
         with pytest.raises(VQCodecError, match="no CUDA"):
-            vqcodec.decompress(vqcodec.compress(photo, 1), device="cuda")
+            data = vqcodec.compress(photo, 1, model=tiny_model)
+            vqcodec.decompress(data, model=tiny_model, device="cuda")
 
 
+@pytest.mark.slow
 def test_thread_count_does_not_change_the_file(photo):
     import torch
 
@@ -210,6 +234,7 @@ def test_thread_count_does_not_change_the_file(photo):
     assert one == two
 
 
+@pytest.mark.slow
 def test_shipped_default_uses_context_coding_and_v1_files_still_decode(photo):
     """The default model codes with context tables (coder 3); a vqcodec-base-v1 file
     (coder 1) still decodes, and claiming coder 2 for it is refused, not misdecoded."""
@@ -223,6 +248,7 @@ def test_shipped_default_uses_context_coding_and_v1_files_still_decode(photo):
         vqcodec.decompress(_with_header(old, 6 + old[5] + 16 + 11, b"\x02"))
 
 
+@pytest.mark.slow
 def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
     from vqcodec import codec, container
 
@@ -234,6 +260,7 @@ def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
     assert coded < plain
 
 
+@pytest.mark.slow
 def test_coder_3_and_coder_2_code_the_same_indices(photo, model):
     """Coder 3 files round-trip the indices coder 2 would send, in fewer bits here; a
     coder-2 file of the same indices still decodes to them."""
@@ -248,14 +275,15 @@ def test_coder_3_and_coder_2_code_the_same_indices(photo, model):
     assert sum(map(len, f.streams)) < sum(map(len, streams))
 
 
-def test_model_with_huge_tables_falls_back_to_coder_2(photo, model):
+def test_model_with_huge_tables_falls_back_to_coder_2(photo, tiny_model):
     """Coder 3's integer products must stay exact in float64: a model whose neighbour
     tables are too large for them writes coder 2, and refuses coder-3 files."""
     from vqcodec import codec, container
 
-    big = replace(model, left_counts=model.left_counts * entropy.PRODUCT_MAX_COUNT)
+    big = replace(tiny_model, left_counts=tiny_model.left_counts * entropy.PRODUCT_MAX_COUNT)
+    assert codec.coder_for(tiny_model) == container.CODER_PRODUCT
     assert codec.coder_for(big) == container.CODER_CONTEXT
     data = vqcodec.compress(photo, 2, model=big)
     assert container.parse(data).coder == container.CODER_CONTEXT
     with pytest.raises(FormatError, match="too large"):
-        vqcodec.decompress(vqcodec.compress(photo, 2, model=model), model=big)
+        vqcodec.decompress(vqcodec.compress(photo, 2, model=tiny_model), model=big)

@@ -51,6 +51,7 @@ def test_tile_sum_adds_stages_and_positions():
 
 
 MID = 7  # a middle quality (mu about 500)
+TINY_MID = 5  # the tiny model's untrained decoder gains little per stage: its depths vary at 5
 
 
 def _paths(model, img, quality=MID):
@@ -58,9 +59,9 @@ def _paths(model, img, quality=MID):
     return encode_paths(model.net, img, model.stages, codec.code_search(model, model.stages, rate))
 
 
-def test_beam_search_with_width_one_and_no_rate_is_greedy(model):
-    z = torch.randn(500, model.net.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
-    q = model.net.quantizer
+def test_beam_search_with_width_one_and_no_rate_is_greedy(tiny_model):
+    q = tiny_model.net.quantizer
+    z = torch.randn(500, q.dim, generator=torch.Generator().manual_seed(0))
     greedy = q.quantize(z, 5)
     zero = torch.zeros(q.stages, q.size)
     paths = q.beam_search(z, 5, 1, 0.0, zero)
@@ -70,10 +71,10 @@ def test_beam_search_with_width_one_and_no_rate_is_greedy(model):
         assert (paths[d, :, d + 1 :] == 0).all()
 
 
-def test_beam_search_prices_codes_by_the_previous_code(model):
+def test_beam_search_prices_codes_by_the_previous_code(tiny_model):
     """With a heavy rate weight the beam follows the cheapest codes: from stage 1 on,
     those the context tables make cheap after the path's previous code."""
-    q = model.net.quantizer
+    q = tiny_model.net.quantizer
     z = torch.randn(50, q.dim, generator=torch.Generator().manual_seed(3))
     plain = torch.full((q.stages, q.size), 8.0)
     plain[:, 5] = 0.0  # code 5 is free without context
@@ -85,6 +86,7 @@ def test_beam_search_prices_codes_by_the_previous_code(model):
     assert (no_context[2, :, :3] == 5).all()
 
 
+@pytest.mark.slow
 def test_beam_search_finds_closer_paths_than_greedy(model, photo):
     """On a photo's latents, eight paths per stage cut the error of every depth past
     the first by more than 10 % (measured: 15-30 %)."""
@@ -104,6 +106,7 @@ def test_beam_search_finds_closer_paths_than_greedy(model, photo):
             assert err(beam, d) < 0.9 * err(greedy, d)
 
 
+@pytest.mark.slow
 def test_flat_tiles_get_fewer_stages(model):
     img = mixed()
     paths = _paths(model, img)
@@ -125,6 +128,7 @@ def test_flat_tiles_get_fewer_stages(model):
     assert (indices[d:, 8:, 12:] == 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vqcodec-base-v1", "vqcodec-base-v2"])
 def test_depth_files_carry_the_encoders_indices(name):
     """Coder 1 and coder 2 both code exactly the present positions, in the right order."""
@@ -141,24 +145,27 @@ def test_depth_files_carry_the_encoders_indices(name):
         assert f.symbols[s] == mask.sum()
 
 
-def test_end_qualities_write_version_1(model, photo):
-    for q in (1, model.stages):
-        f = container.parse(vqcodec.compress(photo, q))
+def test_end_qualities_write_version_1(tiny_model, photo):
+    for q in (1, tiny_model.stages):
+        f = container.parse(vqcodec.compress(photo, q, model=tiny_model))
         assert f.format_version == 1 and f.depths is None and f.stages == q
 
 
-def test_qualities_are_points_of_the_mu_ladder(model, photo):
-    """A quality is its ladder's mu: encoding at that mu gives the same file, and the
-    ladder's rates rise with quality."""
-    sizes = []
-    for q in (1, 3, 8, model.stages):
-        data = vqcodec.compress(photo, q)
-        mu = ratecontrol.quality_mu(q, model.stages)
-        assert codec.encode_at(photo, "RGB", model, mu) == data
-        sizes.append(len(data))
+def test_qualities_are_points_of_the_mu_ladder(tiny_model, photo):
+    """A quality is its ladder's mu: encoding at that mu gives the same file."""
+    for q in range(1, tiny_model.stages + 1):
+        mu = ratecontrol.quality_mu(q, tiny_model.stages)
+        data = vqcodec.compress(photo, q, model=tiny_model)
+        assert codec.encode_at(photo, "RGB", tiny_model, mu) == data
+
+
+@pytest.mark.slow
+def test_rate_rises_with_quality(model, photo):
+    sizes = [len(vqcodec.compress(photo, q)) for q in (1, 3, 8, model.stages)]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
 
 
+@pytest.mark.slow
 def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     """Spending stages where they pay gives more PSNR per bit than the same stages
     everywhere: the depth file costs far less than its deepest tile's depth used
@@ -176,7 +183,7 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     assert ours > uniform - 1.0
 
 
-def test_progress_wraps_one_step_per_stage(model, photo):
+def test_progress_wraps_one_step_per_stage(tiny_model, photo):
     seen = []
 
     def progress(items):
@@ -184,11 +191,11 @@ def test_progress_wraps_one_step_per_stage(model, photo):
             seen.append(item.shape[0])
             yield item
 
-    plain = vqcodec.compress(photo, 5)
-    assert vqcodec.compress(photo, 5, progress=progress) == plain
-    assert seen == list(range(1, model.stages + 1))
+    plain = vqcodec.compress(photo, 3, model=tiny_model)
+    assert vqcodec.compress(photo, 3, model=tiny_model, progress=progress) == plain
+    assert seen == list(range(1, tiny_model.stages + 1))
     seen.clear()
-    vqcodec.compress(photo, 1, progress=progress)
+    vqcodec.compress(photo, 1, model=tiny_model, progress=progress)
     assert seen == []  # quality 1 needs no search
 
 
@@ -203,6 +210,7 @@ def test_block_sse_sums_to_tile_sse():
     assert np.array_equal(ratecontrol.tile_sum(blocks), ratecontrol.tile_sse(decoded, rgb))
 
 
+@pytest.mark.slow
 def test_position_depths_follow_detail_inside_tiles(model):
     """Per position, the flat half drops stages the noisy half keeps, and the map is
     smooth enough that its bits stay small next to the indices'."""
@@ -243,6 +251,7 @@ def test_container_depths_pick_the_smallest_version():
     assert codec.container_depths(grid) is grid
 
 
+@pytest.mark.slow
 def test_position_depth_files_round_trip(model):
     img = mixed()
     data = vqcodec.compress(img, MID)
@@ -254,3 +263,15 @@ def test_position_depth_files_round_trip(model):
     assert psnr(back, img) > 20
     full = ratecontrol.assemble(_paths(model, img), f.depths)
     assert np.array_equal(codec.decode_streams(f, model), full)
+
+
+def test_position_depth_files_carry_the_encoders_indices(tiny_model):
+    img = mixed()
+    data = vqcodec.compress(img, TINY_MID, model=tiny_model)
+    f = container.parse(data)
+    assert f.format_version == 3 and f.depths.shape == f.grid
+    assert f.depths.min() < f.depths.max() == f.stages
+    back = np.asarray(vqcodec.decompress(data, model=tiny_model))
+    assert back.shape == img.shape
+    full = ratecontrol.assemble(_paths(tiny_model, img, TINY_MID), f.depths)
+    assert np.array_equal(codec.decode_streams(f, tiny_model), full)

@@ -1,8 +1,23 @@
-"""vqcodec: a learned image codec built on a residual-VQ VQ-VAE."""
+"""vqcodec: a learned image codec built on a residual-VQ VQ-VAE.
 
-from .api import compress, decompress, info
+The API is imported on first use (PEP 562), so ``import vqcodec``, ``vqcodec --help``
+and ``vqcodec info`` never load torch; compressing or decompressing does.
+"""
+
+from __future__ import annotations
+
+import importlib
+
 from .errors import FormatError, ImageError, ModelMismatchError, VQCodecError
-from .registry import DEFAULT_MODEL, get_model, shipped
+
+_LAZY = {
+    "compress": "api",
+    "decompress": "api",
+    "info": "api",
+    "get_model": "registry",
+    "shipped": "registry",
+    "DEFAULT_MODEL": "registry",
+}
 
 __all__ = [
     "compress",
@@ -16,3 +31,19 @@ __all__ = [
     "ImageError",
     "ModelMismatchError",
 ]
+
+
+def __getattr__(name: str):
+    """The API's names from their modules, and submodules (``vqcodec.container``) by name."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

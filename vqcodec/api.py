@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from . import codec, container
+from . import container
 from .images import ImageLike, to_image, to_pixels
-from .registry import get_model
-from .weights import Model
+
+if TYPE_CHECKING:  # codec, registry and weights load torch: compress and decompress
+    from .weights import Model  # import them when called, so info never does
 
 
 def compress(
@@ -41,6 +43,9 @@ def compress(
     ``per_position=False`` sets depths per tile only (a .vqc version 1 or 2 file, for
     readers older than version 3).
     """
+    from . import codec
+    from .registry import get_model
+
     pixels, mode = to_pixels(image, max_pixels)
     return codec.encode(pixels, mode, get_model(model), quality, device, progress, per_position)
 
@@ -57,6 +62,8 @@ def decompress(
     The model is found from the file's header; pass ``model`` to decode with a
     model that is not shipped (it must be the one the file was made with).
     """
+    from . import codec
+
     pixels, mode = codec.decode(data, model, device, max_pixels)
     return to_image(pixels, mode)
 

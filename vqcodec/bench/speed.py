@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the vqcodec package
 TARGET_BPP = 0.75  # timed at the setting whose mean rate is nearest this, as in the anchors
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 METHOD = {  # as recorded in the results
@@ -38,17 +38,6 @@ METHOD = {  # as recorded in the results
     "vqcodec with the stated torch thread count; OMP/MKL/OpenBLAS threads set to match",
 }
 
-# Registers vqcodec as a bare namespace so that importing vqcodec.bench.worker does not
-# run vqcodec/__init__.py, which imports torch through the codec.
-BOOT = (
-    "import sys, types\n"
-    "package = types.ModuleType('vqcodec')\n"
-    "package.__path__ = [sys.argv[1]]\n"
-    "sys.modules['vqcodec'] = package\n"
-    "from vqcodec.bench.worker import main\n"
-    "main()\n"
-)
-
 
 def run_worker(job: dict, threads: int = 1) -> dict:
     """Run one timing job in a child process; ``{"error": ...}`` if the child fails.
@@ -57,8 +46,10 @@ def run_worker(job: dict, threads: int = 1) -> dict:
     threads, and for vqcodec optionally model and device.
     """
     env = {**os.environ, **{var: str(threads) for var in THREAD_VARS}}
+    # the child imports this same vqcodec, installed or not
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-c", BOOT, str(PACKAGE_DIR)],
+        [sys.executable, "-m", "vqcodec.bench.worker"],
         input=json.dumps(job),
         capture_output=True,
         text=True,

@@ -2,8 +2,8 @@
 
 Reads a JSON job on stdin and writes a JSON result on stdout. Each job runs in a
 fresh process so that its peak resident memory (``ru_maxrss`` of the process) is
-that codec's alone; :mod:`vqcodec.bench.speed` starts it without importing torch
-unless the codec is vqcodec.
+that codec's alone (``python -m vqcodec.bench.worker``, started by
+:mod:`vqcodec.bench.speed`); torch is imported only when the codec is vqcodec.
 """
 
 from __future__ import annotations
@@ -101,3 +101,7 @@ def run_job(job: dict) -> dict:
 
 def main() -> None:
     json.dump(run_job(json.load(sys.stdin)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
