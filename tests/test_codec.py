@@ -264,13 +264,13 @@ def test_context_coding_spends_fewer_bits_than_plain_tables(photo, model):
 def test_coder_3_and_coder_2_code_the_same_indices(photo, model):
     """Coder 3 files round-trip the indices coder 2 would send, in fewer bits here; a
     coder-2 file of the same indices still decodes to them."""
-    from vqcodec import codec, container
+    from vqcodec import codec, coders, container
 
     f = container.parse(vqcodec.compress(photo, 3))
-    assert f.coder == container.CODER_PRODUCT
+    assert f.coder == 3
     idx, masks = codec.decode_streams(f, model), codec.stage_masks(f)
-    streams = codec.encode_streams(idx, model, masks, container.CODER_CONTEXT)
-    old = replace(f, coder=container.CODER_CONTEXT, streams=streams)
+    streams = coders.encode_streams(coders.CODERS[2], idx, model, masks)
+    old = replace(f, coder=2, streams=streams)
     assert np.array_equal(codec.decode_streams(container.parse(container.write(old)), model), idx)
     assert sum(map(len, f.streams)) < sum(map(len, streams))
 
@@ -278,12 +278,12 @@ def test_coder_3_and_coder_2_code_the_same_indices(photo, model):
 def test_model_with_huge_tables_falls_back_to_coder_2(photo, tiny_model):
     """Coder 3's integer products must stay exact in float64: a model whose neighbour
     tables are too large for them writes coder 2, and refuses coder-3 files."""
-    from vqcodec import codec, container
+    from vqcodec import coders, container
 
     big = replace(tiny_model, left_counts=tiny_model.left_counts * entropy.PRODUCT_MAX_COUNT)
-    assert codec.coder_for(tiny_model) == container.CODER_PRODUCT
-    assert codec.coder_for(big) == container.CODER_CONTEXT
+    assert coders.for_model(tiny_model).id == 3
+    assert coders.for_model(big).id == 2
     data = vqcodec.compress(photo, 2, model=big)
-    assert container.parse(data).coder == container.CODER_CONTEXT
+    assert container.parse(data).coder == 2
     with pytest.raises(FormatError, match="too large"):
         vqcodec.decompress(vqcodec.compress(photo, 2, model=tiny_model), model=big)

@@ -40,7 +40,8 @@ def _tables(rng, k, stage, product=False):
     tables = rng.integers(1, 60, (k, k))
     tables[np.arange(k), np.arange(k)] = 2000  # contexts that predict well
     left = tables.T.copy() if stage < entropy.NEIGHBOUR_STAGES else None
-    return entropy.Tables(rng.integers(1, 100, k), tables, left, product)
+    mix = entropy.product if product else entropy.average
+    return entropy.Tables(rng.integers(1, 100, k), tables, left, mix)
 
 
 @pytest.mark.parametrize("product", [False, True])
@@ -93,7 +94,7 @@ def test_product_weights_multiply_neighbours_over_the_plain_table():
     counts = np.array([2, 1, 4])
     above = np.array([[6, 2, 2], [1, 8, 1], [2, 2, 6]])
     left = np.array([[1, 1, 2], [3, 3, 4], [1, 1, 8]])
-    t = entropy.Tables(counts, above, left, product=True)
+    t = entropy.Tables(counts, above, left, entropy.product)
     grid = np.array([[0, 2], [1, 0]])
     r, c = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     w = entropy.neighbour_weights(t, grid, np.ones((2, 2), dtype=bool), r, c)
@@ -111,8 +112,8 @@ def test_product_agrees_more_sharply_than_average():
     tables = np.ones((k, k), dtype=np.int64) + 30 * np.eye(k, dtype=np.int64)
     counts = np.ones(k, dtype=np.int64)
     bits = [
-        entropy.position_bits(symbols, 0, entropy.Tables(counts, tables, tables, p), None).sum()
-        for p in (False, True)
+        entropy.position_bits(symbols, 0, entropy.Tables(counts, tables, tables, mix), None).sum()
+        for mix in (entropy.average, entropy.product)
     ]
     assert bits[1] < 0.7 * bits[0]
 

@@ -10,8 +10,7 @@ import torch
 from conftest import synthetic_photo
 
 import vqcodec
-from vqcodec import codec, container, ratecontrol
-from vqcodec.transform import encode_paths
+from vqcodec import codec, coders, container, ratecontrol
 
 
 def mixed(h: int = 96, w: int = 128) -> np.ndarray:
@@ -54,9 +53,12 @@ MID = 7  # a middle quality (mu about 500)
 TINY_MID = 5  # the tiny model's untrained decoder gains little per stage: its depths vary at 5
 
 
+def _rate(model, mu):
+    return ratecontrol.RateModel(model, mu, coders.for_model(model))
+
+
 def _paths(model, img, quality=MID):
-    rate = ratecontrol.beam_rate(ratecontrol.quality_mu(quality, model.stages))
-    return encode_paths(model.net, img, model.stages, codec.code_search(model, model.stages, rate))
+    return _rate(model, ratecontrol.quality_mu(quality, model.stages)).paths(img)
 
 
 def test_beam_search_with_width_one_and_no_rate_is_greedy(tiny_model):
@@ -112,16 +114,15 @@ def test_flat_tiles_get_fewer_stages(model):
     paths = _paths(model, img)
     assert [p.shape for p in paths] == [(d, 12, 16) for d in range(1, model.stages + 1)]
 
-    def bits(idx):
-        return codec.position_bits(idx, model)
-
-    depths = ratecontrol.choose_depths(model.net, img, paths, bits, 100.0)
+    grid = _rate(model, 100.0).depths(img, paths, per_position=False)
+    depths = grid[::4, ::4]
+    assert np.array_equal(ratecontrol.grid_depths(depths), grid)
     assert depths.shape == (3, 4) and depths.dtype == np.uint8
     assert depths[:, 0].max() < depths[:, 2:].min()  # column 1 sees the noise nearby
     assert depths[:, :2].mean() < depths[:, 2:].mean()
-    assert (ratecontrol.choose_depths(model.net, img, paths, bits, math.inf) == 1).all()
-    assert (ratecontrol.choose_depths(model.net, img, paths, bits, 0.0) == model.stages).all()
-    indices = ratecontrol.assemble(paths, ratecontrol.grid_depths(depths))
+    assert (_rate(model, math.inf).depths(img, paths, per_position=False) == 1).all()
+    assert (_rate(model, 0.0).depths(img, paths, per_position=False) == model.stages).all()
+    indices = ratecontrol.assemble(paths, grid)
     assert indices.shape == (depths.max(), 12, 16) and indices.dtype == np.int32
     d = int(depths[2, 3])
     assert np.array_equal(indices[:d, 8:, 12:], paths[d - 1][:, 8:, 12:])
@@ -218,19 +219,30 @@ def test_position_depths_follow_detail_inside_tiles(model):
 
     img = mixed()
     paths = _paths(model, img)
-
-    def bits(idx):
-        return codec.position_bits(idx, model)
-
-    mu = ratecontrol.quality_mu(MID, model.stages)
-    grid = ratecontrol.choose_position_depths(model.net, img, paths, bits, mu)
+    rate = _rate(model, ratecontrol.quality_mu(MID, model.stages))
+    grid = rate.depths(img, paths)
     assert grid.shape == (12, 16) and grid.dtype == np.uint8
     assert grid[:, :6].mean() < grid[:, 10:].mean()
-    index_bits = codec.position_bits(ratecontrol.assemble(paths, grid), model).sum()
+    index_bits = rate.bits(ratecontrol.assemble(paths, grid)).sum()
     assert depthcode.bits(grid, model.stages) < 0.1 * index_bits
-    ones = ratecontrol.choose_position_depths(model.net, img, paths, bits, math.inf)
-    full = ratecontrol.choose_position_depths(model.net, img, paths, bits, 0.0)
+    ones = _rate(model, math.inf).depths(img, paths[:1])
+    full = _rate(model, 0.0).depths(img, paths)
     assert (ones == 1).all() and (full == model.stages).all()
+
+
+def test_depth_costs_price_any_mu_without_decoding_again(model):
+    """One set of per-depth costs gives, at each mu, the choice a fresh search makes, and
+    a lower mu never picks shallower depths on average."""
+    from dataclasses import replace
+
+    img = mixed()
+    paths = _paths(model, img)
+    rate = _rate(model, 500.0)
+    costs = rate.costs(img, paths)
+    assert costs.error.shape == costs.bits.shape == (model.stages, 12, 16)
+    assert np.array_equal(rate.choose(costs), rate.depths(img, paths))
+    means = [replace(rate, mu=mu).choose(costs).mean() for mu in (4000.0, 500.0, 20.0)]
+    assert means == sorted(means) and means[0] < means[-1]
 
 
 def test_smoothing_removes_isolated_depths():

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from . import container, entropy, ratecontrol
+from . import coders, container, ratecontrol
 from .errors import FormatError, VQCodecError
 from .model import DOWNSAMPLE, LATENT_TILE, TILE
 from .registry import model_for
-from .transform import decode_indices, encode_paths
+from .transform import decode_indices
 from .weights import Model
 
 
@@ -85,25 +84,15 @@ def encode_at(
 ) -> bytes:
     """:func:`encode` at the Lagrange multiplier ``mu`` itself (squared 8-bit error per
     bit; ``inf``: one stage everywhere, 0: every stage), for measuring the ladder."""
-    dev = resolve_device(device)
-    h, w = pixels.shape[:2]
     rgb, alpha = _split_alpha(pixels, mode)
-    net = model.net.to(dev)
-    stages = 1 if math.isinf(mu) else model.stages  # quality 1 needs only the first stage
-    coder = coder_for(model)
-    paths = encode_paths(
-        net, rgb, stages, code_search(model, stages, ratecontrol.beam_rate(mu)), dev
-    )
-    bits = lambda idx: position_bits(idx, model, coder=coder)  # noqa: E731
-    if per_position:
-        grid = ratecontrol.choose_position_depths(net, rgb, paths, bits, mu, dev, progress)
-    else:
-        tiles = ratecontrol.choose_depths(net, rgb, paths, bits, mu, dev, progress)
-        grid = ratecontrol.grid_depths(tiles)
-    indices = ratecontrol.assemble(paths, grid)
-    stages = len(indices)
-    masks = [grid > s for s in range(stages)]
-    return container.write(
+    coder = coders.for_model(model)
+    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress)
+    paths = rate.paths(rgb)  # pixels -> latents -> beam-searched indices of every depth
+    grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
+    indices = ratecontrol.assemble(paths, grid)  # -> the indices sent
+    masks = [grid > s for s in range(len(indices))]
+    h, w = pixels.shape[:2]
+    return container.write(  # -> range-coded streams in a .vqc file
         container.VQCFile(
             model=model.name,
             version=model.fingerprint,
@@ -112,9 +101,9 @@ def encode_at(
             mode=mode,
             tile=TILE,
             downsample=DOWNSAMPLE,
-            coder=coder,
+            coder=coder.id,
             symbols=tuple(int(m.sum()) for m in masks),
-            streams=encode_streams(indices, model, masks, coder),
+            streams=coders.encode_streams(coder, indices, model, masks),
             alpha=alpha,
             depths=container_depths(grid),
         )
@@ -132,128 +121,31 @@ def container_depths(grid: np.ndarray) -> np.ndarray | None:
     return tiles if np.array_equal(ratecontrol.grid_depths(tiles), grid) else grid
 
 
-def code_search(
-    model: Model, stages: int, rate: float, width: int = ratecontrol.BEAM_WIDTH
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The encoder's code search: a beam over ``model``'s codebooks, pricing codes by
-    the tables the entropy coder will use (coder 2's previous-stage tables where it has
-    them)."""
-    bits = torch.from_numpy(entropy.code_bits(model.counts))
-    context = None
-    if model.context_counts is not None:
-        context = torch.from_numpy(entropy.code_bits(model.context_counts))
-    quantizer = model.net.quantizer
-    return lambda z: quantizer.beam_search(
-        z, stages, width, rate, bits, context, entropy.NEIGHBOUR_STAGES
-    )
-
-
-def coder_for(model: Model) -> int:
-    """The entropy coder of new files: 3 for a model with context tables (2 if its tables
-    are too large for 3's integer products), 1 for a model without."""
-    if model.context_counts is None:
-        return container.CODER_RANGE
-    neighbours = model.context_counts[: entropy.NEIGHBOUR_STAGES]
-    if entropy.product_fits(neighbours, model.left_counts):
-        return container.CODER_PRODUCT
-    return container.CODER_CONTEXT
-
-
-def stage_tables(model: Model, stage: int, coder: int) -> entropy.Tables:
-    """Coder 2's or 3's tables for ``stage`` of ``model`` (which must have context tables)."""
-    left = model.left_counts[stage] if stage < entropy.NEIGHBOUR_STAGES else None
-    product = coder == container.CODER_PRODUCT
-    return entropy.Tables(model.counts[stage], model.context_counts[stage], left, product)
-
-
 def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
     """Per stage of ``f``, the latent positions it codes (bool ``[rows, cols]``)."""
     depths = container.position_depths(f)
     return [depths > s for s in range(f.stages)]
 
 
-def encode_streams(
-    indices: np.ndarray,
-    model: Model,
-    present: list[np.ndarray] | None = None,
-    coder: int | None = None,
-) -> tuple[np.ndarray, ...]:
-    """Range-code each stage of ``indices`` ``[stages, rows, cols]`` at its ``present``
-    positions (default: all) with ``coder`` (default: :func:`coder_for`)."""
-    masks = present or [None] * len(indices)
-    coder = coder or coder_for(model)
-    if coder == container.CODER_RANGE:
-        return tuple(
-            entropy.encode(idx if m is None else idx[m], model.counts[s])
-            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-        )
-    return tuple(
-        entropy.encode_stage(
-            idx, s, stage_tables(model, s, coder), indices[s - 1] if s else None, m
-        )
-        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-    )
-
-
-def position_bits(
-    indices: np.ndarray,
-    model: Model,
-    present: list[np.ndarray] | None = None,
-    coder: int | None = None,
-) -> np.ndarray:
-    """Ideal cost in bits of every index ``[stages, rows, cols]`` under ``coder``'s tables
-    (default: :func:`coder_for`), at the ``present`` positions (default: all; 0 elsewhere):
-    the rate the depth choice weighs."""
-    masks = present or [None] * len(indices)
-    coder = coder or coder_for(model)
-    if coder == container.CODER_RANGE:
-        bits = entropy.code_bits(model.counts)
-        return np.stack(
-            [
-                bits[s][idx] * (True if m is None else m)
-                for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-            ]
-        )
-    return np.stack(
-        [
-            entropy.position_bits(
-                idx, s, stage_tables(model, s, coder), indices[s - 1] if s else None, m
-            )
-            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-        ]
-    )
-
-
 def ideal_bits(
     indices: np.ndarray, model: Model, present: list | None = None, coder: int | None = None
 ) -> list[float]:
-    """Per stage, the bits an ideal coder would spend on ``indices`` (to measure the range
-    coder's overhead)."""
-    return [float(b.sum()) for b in position_bits(indices, model, present, coder)]
+    """Per stage, the bits an ideal coder ``coder`` (default: the model's) would spend on
+    ``indices`` (to measure the range coder's overhead)."""
+    c = coders.for_model(model) if coder is None else coders.get(coder)
+    return [float(b.sum()) for b in coders.position_bits(c, indices, model, present)]
 
 
 def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]`` (0 where a
-    tile is shallower than the stage)."""
+    position is shallower than the stage)."""
     if f.stages > model.stages:
         raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
-    context = f.coder != container.CODER_RANGE
-    if context and model.context_counts is None:
-        raise FormatError(f"file uses context coding but model {model.name} has no context tables")
-    if f.coder == container.CODER_PRODUCT and coder_for(model) != f.coder:
-        raise FormatError(f"model {model.name}'s tables are too large for entropy coder 3")
-    rows, cols = f.grid
-    masks = stage_masks(f)
-    out = np.zeros((f.stages, rows, cols), dtype=np.int32)
-    for s, (words, m) in enumerate(zip(f.streams, masks, strict=True)):
-        if context:
-            previous = out[s - 1] if s else None
-            out[s] = entropy.decode_stage(
-                words, s, stage_tables(model, s, f.coder), previous, (rows, cols), m
-            )
-        else:
-            out[s][m] = entropy.decode(words, model.counts[s], f.symbols[s])
-    return out
+    coder = coders.get(f.coder)
+    refusal = coder.refusal(model)
+    if refusal:
+        raise FormatError(refusal)
+    return coders.decode_streams(coder, f.streams, model, stage_masks(f))
 
 
 def _alpha(f: container.VQCFile) -> np.ndarray:

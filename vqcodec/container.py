@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import depthcode
+from . import coders, depthcode
 from .errors import FormatError
 
 MAGIC = b"\x89VQC"
@@ -22,10 +22,6 @@ VERSION = 1  # every tile uses all stages
 VERSION_DEPTH = 2  # adds a per-tile depth map
 VERSION_POSITIONS = 3  # a range-coded depth per latent position instead
 VERSIONS = (VERSION, VERSION_DEPTH, VERSION_POSITIONS)
-CODER_RANGE = 1
-CODER_CONTEXT = 2
-CODER_PRODUCT = 3  # coder 2 with the neighbour tables multiplied instead of averaged
-CODERS = (CODER_RANGE, CODER_CONTEXT, CODER_PRODUCT)
 MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODE_NAMES = {v: k for k, v in MODES.items()}
 FINGERPRINT_BYTES = 16
@@ -210,7 +206,7 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
         raise FormatError(f"unknown mode code {mode}")
     if (tile, down) != (32, 8):
         raise FormatError(f"unsupported tile size {tile} / downsampling {down}")
-    if coder not in CODERS:
+    if coder not in coders.CODERS:
         raise FormatError(f"unknown entropy coder {coder}")
     if not 1 <= stages <= 255:
         raise FormatError(f"invalid number of stages {stages}")

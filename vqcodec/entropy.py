@@ -27,6 +27,7 @@ wavefront per call; the encoder, which knows every index, codes them in chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import constriction
@@ -79,6 +80,18 @@ def wavefronts(rows: int, cols: int):
         yield r, d - r
 
 
+def average(above: np.ndarray, left: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Coder 2's weights ``[n, K]`` where both neighbours are known: the average of the
+    two conditional distributions, in integers."""
+    return above * left.sum(1, keepdims=True) + left * above.sum(1, keepdims=True)
+
+
+def product(above: np.ndarray, left: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Coder 3's weights ``[n, K]`` where both neighbours are known: their product over
+    the plain table, in integers."""
+    return ((above * left) << PRODUCT_SHIFT) // counts + 1
+
+
 @dataclass(frozen=True)
 class Tables:
     """Coder 2's or 3's integer tables for one stage."""
@@ -86,7 +99,7 @@ class Tables:
     counts: np.ndarray  # [K] plain table
     context: np.ndarray  # [K, K]: rows by the index above, or by the previous stage's index
     left: np.ndarray | None = None  # [K, K]: rows by the index to the left (first stages)
-    product: bool = False  # coder 3: multiply the neighbour rows instead of averaging
+    mix: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] = average  # both known
 
 
 def product_fits(context: np.ndarray, left: np.ndarray) -> bool:
@@ -107,11 +120,7 @@ def neighbour_weights(
     above = t.context[grid[ra, c]]
     left = t.left[grid[r, cl]]
     both = up & lf
-    a, lft = above[both], left[both]
-    if t.product:
-        out[both] = ((a * lft) << PRODUCT_SHIFT) // t.counts + 1
-    else:
-        out[both] = a * lft.sum(1, keepdims=True) + lft * a.sum(1, keepdims=True)
+    out[both] = t.mix(above[both], left[both], t.counts)
     out[up & ~lf] = above[up & ~lf]
     out[~up & lf] = left[~up & lf]
     out[~up & ~lf] = t.counts

@@ -15,7 +15,7 @@ quality 1 sends one stage everywhere, the top quality every stage everywhere, an
 qualities between are spaced so that each step adds about the same fraction of bits
 (``MU_LADDER``, calibrated on training photographs by benchmarks/quality_ladder.py).
 
-:func:`choose_position_depths` goes further: one depth per latent position (8x8
+:func:`position_choice` goes further: one depth per latent position (8x8
 pixels), the same cost per position plus the bits of the range-coded depth map
 (.vqc version 3), kept only where that beats the per-tile map.
 """
@@ -25,13 +25,19 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from . import depthcode
-from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
-from .transform import decode_indices
+from . import coders, depthcode, entropy
+from .coders import Coder
+from .model import DOWNSAMPLE, LATENT_TILE, TILE
+from .transform import decode_indices, encode_paths
+
+if TYPE_CHECKING:
+    from .weights import Model
 
 # mu of qualities 2..11 of a 12-stage model: on training photos 41-49 (quality_ladder.py)
 # each step multiplies the rate by about 1.32, from 0.048 bpp at quality 1 to 1.03 at 12
@@ -92,66 +98,115 @@ def tile_sum(values: np.ndarray) -> np.ndarray:
     return grid.sum((0, 2, 4))
 
 
-def depth_costs(
-    net: VQVAE,
-    rgb: np.ndarray,
-    paths: list[np.ndarray],
-    bits: Callable[[np.ndarray], np.ndarray],
-    mu: float,
-    device: torch.device | str = "cpu",
-    progress: Callable | None = None,
-) -> np.ndarray:
-    """float64 ``[S, rows, cols]``: each latent position's squared pixel error (its 8x8
-    block) + mu * its bits when the image sends ``paths[d - 1]``.
+@dataclass(frozen=True)
+class DepthCosts:
+    """Per depth ``d`` in 1..S (axis 0) and latent position: the squared pixel error of
+    its 8x8 block and the bits of its indices when the image sends ``paths[d - 1]``.
 
-    ``paths[d - 1]`` is ``[d, rows, cols]``, the indices to send at depth ``d``;
-    ``bits(indices)`` prices every index of such an array. Decodes the image once per
-    depth, so it costs S decoder passes; ``progress``, if given, wraps their loop
-    (for example ``tqdm``'s constructor).
+    Measuring them costs S decoder passes; :meth:`at` prices them at any ``mu``
+    without another, so a search over ``mu`` (for a target rate) reuses them.
     """
-    out = np.empty((len(paths), *paths[0].shape[1:]))
-    for d, idx in enumerate(progress(paths) if progress else paths):
-        out[d] = mu * bits(idx).sum(0) + block_sse(decode_indices(net, idx, device), rgb)
-    return out
+
+    error: np.ndarray  # float64 [S, rows, cols]
+    bits: np.ndarray  # float64 [S, rows, cols]
+
+    def at(self, mu: float) -> np.ndarray:
+        """float64 ``[S, rows, cols]``: error + mu * bits."""
+        return mu * self.bits + self.error
 
 
-def choose_depths(
-    net: VQVAE,
-    rgb: np.ndarray,
-    paths: list[np.ndarray],
-    bits: Callable[[np.ndarray], np.ndarray],
-    mu: float,
-    device: torch.device | str = "cpu",
-    progress: Callable | None = None,
-) -> np.ndarray:
-    """uint8 ``[tile_rows, tile_cols]``: each tile's depth ``d`` in 1..S minimising its
-    error + mu * bits when it sends ``paths[d - 1]`` (see :func:`depth_costs`)."""
-    stages = len(paths)
-    rows, cols = paths[0].shape[1:]
-    shape = (rows // LATENT_TILE, cols // LATENT_TILE)
-    if math.isinf(mu):
-        return np.ones(shape, dtype=np.uint8)
-    if mu <= 0:
-        return np.full(shape, stages, dtype=np.uint8)
-    cost = depth_costs(net, rgb, paths, bits, mu, device, progress)
-    return _tile_choice(cost)
+@dataclass(frozen=True)
+class RateModel:
+    """What the encoder weighs and how: ``model``'s codebooks searched and its indices
+    priced by ``coder``'s tables, at the Lagrange multiplier ``mu`` (squared 8-bit error
+    per bit; ``inf``: one stage everywhere, 0: every stage), the network run on
+    ``device``. ``progress``, if given, wraps the loop of decoder passes (for example
+    ``tqdm``'s constructor).
+
+    The encoder's steps: :meth:`paths` (indices of every depth) -> :meth:`depths` (each
+    position's depth) -> :func:`assemble`.
+    """
+
+    model: Model
+    mu: float
+    coder: Coder
+    device: torch.device | str = "cpu"
+    progress: Callable | None = None
+    beam_width: int = BEAM_WIDTH
+
+    @property
+    def stages(self) -> int:
+        """The deepest depth searched: 1 when ``mu`` is infinite, else every stage."""
+        return 1 if math.isinf(self.mu) else self.model.stages
+
+    @property
+    def uniform(self) -> bool:
+        """Whether one depth is sent everywhere (``mu`` infinite or 0): no search."""
+        return math.isinf(self.mu) or self.mu <= 0
+
+    def search(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The code search: a beam over the codebooks, scored by latent error +
+        :func:`beam_rate` times the bits under the model's tables (its previous-stage
+        tables where it has them)."""
+        m = self.model
+        bits = torch.from_numpy(entropy.code_bits(m.counts))
+        context = None
+        if m.context_counts is not None:
+            context = torch.from_numpy(entropy.code_bits(m.context_counts))
+        quantizer, stages, rate = m.net.quantizer, self.stages, beam_rate(self.mu)
+        return lambda z: quantizer.beam_search(
+            z, stages, self.beam_width, rate, bits, context, entropy.NEIGHBOUR_STAGES
+        )
+
+    def paths(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an
+        image ``[H, W, 3]`` sends at that depth."""
+        net = self.model.net.to(self.device)
+        return encode_paths(net, rgb, self.stages, self.search(), self.device)
+
+    def bits(self, indices: np.ndarray) -> np.ndarray:
+        """The ideal cost in bits ``[stages, rows, cols]`` of every index of ``indices``."""
+        return coders.position_bits(self.coder, indices, self.model)
+
+    def costs(self, rgb: np.ndarray, paths: list[np.ndarray]) -> DepthCosts:
+        """Each depth's error and bits at every position: one decoder pass per depth."""
+        net = self.model.net.to(self.device)
+        error = np.empty((len(paths), *paths[0].shape[1:]))
+        bits = np.empty_like(error)
+        for d, idx in enumerate(self.progress(paths) if self.progress else paths):
+            bits[d] = self.bits(idx).sum(0)
+            error[d] = block_sse(decode_indices(net, idx, self.device), rgb)
+        return DepthCosts(error, bits)
+
+    def depths(
+        self, rgb: np.ndarray, paths: list[np.ndarray], per_position: bool = True
+    ) -> np.ndarray:
+        """uint8 ``[rows, cols]``: each latent position's depth (see :meth:`choose`)."""
+        if self.uniform:
+            depth = 1 if math.isinf(self.mu) else len(paths)
+            return np.full(paths[0].shape[1:], depth, dtype=np.uint8)
+        return self.choose(self.costs(rgb, paths), per_position)
+
+    def choose(self, costs: DepthCosts, per_position: bool = True) -> np.ndarray:
+        """uint8 ``[rows, cols]``: the depths that minimise error + mu * bits at this
+        ``mu``, per tile (``per_position=False``) or per position, whichever costs less
+        once the depth map's own bits are counted (see :func:`position_choice`)."""
+        cost = costs.at(self.mu)
+        if per_position:
+            return position_choice(cost, self.mu)
+        return grid_depths(tile_choice(cost))
 
 
-def _tile_choice(cost: np.ndarray) -> np.ndarray:
+def tile_choice(cost: np.ndarray) -> np.ndarray:
+    """uint8 ``[tile_rows, tile_cols]``: each tile's depth ``d`` in 1..S minimising the
+    sum of ``cost`` ``[S, rows, cols]`` over its positions."""
     return (np.stack([tile_sum(c) for c in cost]).argmin(0) + 1).astype(np.uint8)
 
 
-def choose_position_depths(
-    net: VQVAE,
-    rgb: np.ndarray,
-    paths: list[np.ndarray],
-    bits: Callable[[np.ndarray], np.ndarray],
-    mu: float,
-    device: torch.device | str = "cpu",
-    progress: Callable | None = None,
-) -> np.ndarray:
-    """uint8 ``[rows, cols]``: each latent position's depth, per tile or per position,
-    whichever costs less once the depth map's own bits are counted.
+def position_choice(cost: np.ndarray, mu: float) -> np.ndarray:
+    """uint8 ``[rows, cols]``: each latent position's depth under ``cost`` ``[S, rows,
+    cols]`` (error + ``mu`` * bits), per tile or per position, whichever costs less once
+    the depth map's own bits are counted.
 
     Per position, the depths start from the per-tile choice, are smoothed (each
     neighbour of another depth costs ``SMOOTH_BITS``), then refined against the
@@ -159,11 +214,8 @@ def choose_position_depths(
     is kept if error + mu * (index bits + map bits) beats the per-tile map (version 2,
     whose map is small) by that measure.
     """
-    if math.isinf(mu) or mu <= 0:  # one depth everywhere: no search
-        return grid_depths(choose_depths(net, rgb, paths, bits, mu))
-    stages = len(paths)
-    cost = depth_costs(net, rgb, paths, bits, mu, device, progress)
-    tiles = _tile_choice(cost)
+    stages = len(cost)
+    tiles = tile_choice(cost)
     tile_map = grid_depths(tiles)
     positions = _refine(cost, mu, _smooth(cost, mu, tile_map))
 

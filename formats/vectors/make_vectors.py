@@ -197,7 +197,7 @@ def product_set(model) -> None:
         f"{tag}-rgba-q2.vqc": vqcodec.compress(rgba, 2, model=model),
     }
     for name, data in valid.items():
-        if container.parse(data).coder != container.CODER_PRODUCT:
+        if container.parse(data).coder != 3:
             raise SystemExit(f"{name} is not coded with coder 3")
     base = valid[f"{tag}-rgb-q1.vqc"]
     coder_at = 6 + base[5] + 16 + 11

@@ -1,0 +1,167 @@
+"""The entropy coders of .vqc streams, one entry per coder id.
+
+Each coder encodes, decodes and prices one stage of codebook indices under a model's
+integer tables (the arithmetic is in :mod:`vqcodec.entropy`); the functions at the end
+run a coder over every stage. A new coder is one class here, one entry in ``CODERS``
+and its vectors in formats/vectors. Pure numpy and constriction, like the parser that
+checks a file's coder id against ``CODERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import entropy
+from .errors import FormatError
+
+if TYPE_CHECKING:
+    from .weights import Model
+
+
+class Coder:
+    """One entropy coder: how a stage's indices become 32-bit words and back."""
+
+    id: int
+    name: str
+
+    def refusal(self, model: Model) -> str | None:
+        """Why ``model`` cannot code with this coder, or None if it can."""
+        return None
+
+    def encode(
+        self, model: Model, stage: int, symbols: np.ndarray, previous, present: np.ndarray
+    ) -> np.ndarray:
+        """uint32 words for ``symbols`` ``[rows, cols]`` at the ``present`` positions;
+        ``previous`` is the stage before's indices (None at stage 0)."""
+        raise NotImplementedError
+
+    def decode(
+        self, model: Model, stage: int, words: np.ndarray, previous, present: np.ndarray
+    ) -> np.ndarray:
+        """The inverse of :meth:`encode`: int32 ``[rows, cols]``, 0 where not present."""
+        raise NotImplementedError
+
+    def bits(
+        self, model: Model, stage: int, symbols: np.ndarray, previous, present: np.ndarray
+    ) -> np.ndarray:
+        """float64 ``[rows, cols]``: each present index's ideal cost in bits, 0 elsewhere."""
+        raise NotImplementedError
+
+
+class Plain(Coder):
+    """Coder 1: one table per stage, the present indices in row-major order."""
+
+    id, name = 1, "range"
+
+    def encode(self, model, stage, symbols, previous, present):
+        return entropy.encode(symbols[present], model.counts[stage])
+
+    def decode(self, model, stage, words, previous, present):
+        out = np.zeros(present.shape, dtype=np.int32)
+        out[present] = entropy.decode(words, model.counts[stage], int(present.sum()))
+        return out
+
+    def bits(self, model, stage, symbols, previous, present):
+        return entropy.code_bits(model.counts)[stage][symbols] * present
+
+
+class Context(Coder):
+    """Coder 2: the first stages in wavefront order under the average of the tables of
+    the indices above and to the left, later stages under the previous stage's index."""
+
+    id, name = 2, "context-average"
+    mix: Callable = staticmethod(entropy.average)
+
+    def refusal(self, model):
+        if model.context_counts is None:
+            return f"file uses context coding but model {model.name} has no context tables"
+        return None
+
+    def tables(self, model: Model, stage: int) -> entropy.Tables:
+        left = model.left_counts[stage] if stage < entropy.NEIGHBOUR_STAGES else None
+        return entropy.Tables(model.counts[stage], model.context_counts[stage], left, self.mix)
+
+    def encode(self, model, stage, symbols, previous, present):
+        return entropy.encode_stage(symbols, stage, self.tables(model, stage), previous, present)
+
+    def decode(self, model, stage, words, previous, present):
+        t = self.tables(model, stage)
+        return entropy.decode_stage(words, stage, t, previous, present.shape, present)
+
+    def bits(self, model, stage, symbols, previous, present):
+        t = self.tables(model, stage)
+        return entropy.position_bits(symbols, stage, t, previous, present)
+
+
+class Product(Context):
+    """Coder 3: coder 2 with the two neighbours' tables multiplied (over the plain table)
+    instead of averaged; needs tables small enough for exact float64 products."""
+
+    id, name = 3, "context-product"
+    mix = staticmethod(entropy.product)
+
+    def refusal(self, model):
+        reason = super().refusal(model)
+        neighbours = None if reason else model.context_counts[: entropy.NEIGHBOUR_STAGES]
+        if reason is None and not entropy.product_fits(neighbours, model.left_counts):
+            reason = f"model {model.name}'s tables are too large for entropy coder 3"
+        return reason
+
+
+CODERS: dict[int, Coder] = {c.id: c for c in (Plain(), Context(), Product())}
+PREFERENCE = (3, 2, 1)  # what new files use: the first coder the model can use
+
+
+def get(coder_id: int) -> Coder:
+    """The coder of id ``coder_id``; :class:`FormatError` for an unknown one."""
+    if coder_id not in CODERS:
+        raise FormatError(f"unknown entropy coder {coder_id}")
+    return CODERS[coder_id]
+
+
+def for_model(model: Model) -> Coder:
+    """The coder of new files: the first of ``PREFERENCE`` that ``model`` can use."""
+    return next(CODERS[i] for i in PREFERENCE if CODERS[i].refusal(model) is None)
+
+
+def _masks(indices: np.ndarray, present: list[np.ndarray] | None) -> list[np.ndarray]:
+    if present is None:
+        return [np.ones(indices.shape[1:], dtype=bool)] * len(indices)
+    return [np.asarray(m, dtype=bool) for m in present]
+
+
+def encode_streams(
+    coder: Coder, indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, ...]:
+    """Each stage of ``indices`` ``[stages, rows, cols]`` coded at its ``present``
+    positions (default: all)."""
+    masks = _masks(indices, present)
+    return tuple(
+        coder.encode(model, s, idx, indices[s - 1] if s else None, m)
+        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
+    )
+
+
+def decode_streams(coder: Coder, streams, model: Model, present: list[np.ndarray]) -> np.ndarray:
+    """int32 ``[stages, rows, cols]`` from each stage's words, 0 where not ``present``."""
+    out = np.zeros((len(present), *present[0].shape), dtype=np.int32)
+    for s, (words, m) in enumerate(zip(streams, present, strict=True)):
+        out[s] = coder.decode(model, s, words, out[s - 1] if s else None, m)
+    return out
+
+
+def position_bits(
+    coder: Coder, indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """float64 ``[stages, rows, cols]``: the ideal cost in bits of every index at the
+    ``present`` positions (default: all; 0 elsewhere), the rate the encoder weighs."""
+    masks = _masks(indices, present)
+    return np.stack(
+        [
+            coder.bits(model, s, idx, indices[s - 1] if s else None, m)
+            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
+        ]
+    )
