@@ -24,7 +24,7 @@ from tqdm import tqdm
 import vqcodec
 from vqcodec import codec, container
 from vqcodec.images import to_pixels
-from vqcodec.metrics import psnr
+from vqcodec.metrics import codebook_usage, psnr
 from vqcodec.train import IMAGE_SUFFIXES
 
 
@@ -33,9 +33,9 @@ def usage(indices: list[np.ndarray], size: int) -> dict:
     out = {"codes_used": [], "perplexity": []}
     for s in range(indices[0].shape[0]):
         hist = sum(np.bincount(i[s].ravel(), minlength=size) for i in indices)
-        p = hist[hist > 0] / hist.sum()
-        out["codes_used"].append(int((hist > 0).sum()))
-        out["perplexity"].append(round(float(2 ** -(p * np.log2(p)).sum()), 1))
+        perplexity, used = codebook_usage(hist)
+        out["codes_used"].append(used)
+        out["perplexity"].append(round(perplexity, 1))
     return out
 
 

@@ -11,32 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-def vm_hwm_mib() -> float:
-    """This process's own peak RSS (VmHWM); ru_maxrss can carry a forked parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(megapixels: float, quality: int) -> None:
     """Runs in the subprocess: prints one JSON line of measurements."""
     import vqcodec
     from vqcodec.bench.images import synthetic, synthetic_size
+    from vqcodec.bench.worker import peak_rss_mb
 
     img = synthetic(*synthetic_size(megapixels))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_mb()
     t0 = time.perf_counter()
     data = vqcodec.compress(img, quality)
     t1 = time.perf_counter()
-    after_encode = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_encode = peak_rss_mb()
     out = vqcodec.decompress(data)
     t2 = time.perf_counter()
     assert out.size == (img.shape[1], img.shape[0])
@@ -49,11 +41,11 @@ def child(megapixels: float, quality: int) -> None:
                 "quality": quality,
                 "image_mib": img.nbytes / 2**20,
                 "bytes": len(data),
-                "rss_before_mib": base / 1024,
-                "peak_after_encode_mib": after_encode / 1024,
+                "rss_before_mib": base,
+                "peak_after_encode_mib": after_encode,
                 "encode_s": t1 - t0,
                 "decode_s": t2 - t1,
-                "peak_rss_mib": vm_hwm_mib(),
+                "peak_rss_mib": peak_rss_mb(),
             }
         )
     )

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import vqcodec
-from vqcodec.bench import codecs, coding, metrics, speed
+from vqcodec.bench import codecs, coding, rdmetrics, speed
 from vqcodec.bench.cli import bench
 from vqcodec.bench.run import Options, run_benchmark
 from vqcodec.cli import Group
@@ -61,37 +61,37 @@ def test_ms_ssim():
     rng = np.random.default_rng(0)
     a = gradient(170, 180, 3)
     noisy = np.clip(a + rng.normal(0, 8, a.shape), 0, 255).astype(np.uint8)
-    assert metrics.ms_ssim(a, a) == pytest.approx(1.0)
-    assert 0.5 < metrics.ms_ssim(a, noisy) < 1.0
-    assert metrics.ms_ssim(a[:160], a[:160]) is None
-    assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
-    assert metrics.ms_ssim_db(None) is None
+    assert rdmetrics.ms_ssim(a, a) == pytest.approx(1.0)
+    assert 0.5 < rdmetrics.ms_ssim(a, noisy) < 1.0
+    assert rdmetrics.ms_ssim(a[:160], a[:160]) is None
+    assert rdmetrics.ms_ssim_db(0.99) == pytest.approx(20.0)
+    assert rdmetrics.ms_ssim_db(None) is None
 
 
 def test_bd_rate_against_itself_and_at_half_rate():
     rate, quality = FACTORIZED
-    assert metrics.bd_rate(FACTORIZED, FACTORIZED)[0] == pytest.approx(0.0, abs=1e-9)
-    percent, span = metrics.bd_rate(FACTORIZED, ([r / 2 for r in rate], quality))
+    assert rdmetrics.bd_rate(FACTORIZED, FACTORIZED)[0] == pytest.approx(0.0, abs=1e-9)
+    percent, span = rdmetrics.bd_rate(FACTORIZED, ([r / 2 for r in rate], quality))
     assert percent == pytest.approx(-50.0)
     assert span == (26.91, 39.62)
-    assert metrics.bd_psnr(FACTORIZED, FACTORIZED) == pytest.approx(0.0, abs=1e-9)
-    within = metrics.bd_rate(FACTORIZED, ([r * 2 for r in rate], quality), (28.0, 35.0))
+    assert rdmetrics.bd_psnr(FACTORIZED, FACTORIZED) == pytest.approx(0.0, abs=1e-9)
+    within = rdmetrics.bd_rate(FACTORIZED, ([r * 2 for r in rate], quality), (28.0, 35.0))
     assert within[0] == pytest.approx(100.0) and within[1] == (28.0, 35.0)
-    assert metrics.bd_rate(FACTORIZED, FACTORIZED, (20.0, 30.0)) is None
-    assert metrics.bd_rate(FACTORIZED, ([1, 2], [10, 12])) is None  # no shared PSNR range
+    assert rdmetrics.bd_rate(FACTORIZED, FACTORIZED, (20.0, 30.0)) is None
+    assert rdmetrics.bd_rate(FACTORIZED, ([1, 2], [10, 12])) is None  # no shared PSNR range
 
 
 def test_increasing_drops_points_that_do_not_improve():
-    rate, quality = metrics.increasing([0.5, 0.1, 0.3, 0.4, 0.6], [30, 25, 28, 27, 31])
+    rate, quality = rdmetrics.increasing([0.5, 0.1, 0.3, 0.4, 0.6], [30, 25, 28, 27, 31])
     assert list(rate) == [0.1, 0.3, 0.5, 0.6] and list(quality) == [25, 28, 30, 31]
 
 
 def test_psnr_at_bpp_by_pchip_without_extrapolation():
-    found = [metrics.quality_at_rate(*FACTORIZED, r) for r in (0.25, 0.5, 1.0)]
+    found = [rdmetrics.quality_at_rate(*FACTORIZED, r) for r in (0.25, 0.5, 1.0)]
     assert found == pytest.approx([29.13, 31.80, 35.58], abs=0.005)
-    assert metrics.quality_at_rate(*FACTORIZED, 0.1226) == pytest.approx(26.91)
-    assert metrics.quality_at_rate(*FACTORIZED, 0.1) is None
-    assert metrics.quality_at_rate(*FACTORIZED, 2.0) is None
+    assert rdmetrics.quality_at_rate(*FACTORIZED, 0.1226) == pytest.approx(26.91)
+    assert rdmetrics.quality_at_rate(*FACTORIZED, 0.1) is None
+    assert rdmetrics.quality_at_rate(*FACTORIZED, 2.0) is None
 
 
 @pytest.mark.parametrize("name", codecs.CLASSICAL)

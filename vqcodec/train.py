@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from . import entropy
 from .errors import VQCodecError
-from .metrics import psnr
+from .metrics import codebook_usage, psnr
 from .model import LATENT_TILE, TILE, VQVAE, ModelConfig
 from .transform import encode_indices
 from .weights import round_weights, save_model
@@ -108,10 +108,10 @@ def usage(indices: torch.Tensor, size: int) -> tuple[list[float], list[int]]:
     """Per-stage perplexity (2^entropy of the histogram) and number of codes used."""
     perplexity, used = [], []
     for s in range(indices.shape[1]):
-        hist = torch.bincount(indices[:, s].flatten(), minlength=size).double()
-        p = hist[hist > 0] / hist.sum()
-        perplexity.append(round(float(torch.exp2(-(p * p.log2()).sum())), 1))
-        used.append(int((hist > 0).sum()))
+        hist = torch.bincount(indices[:, s].flatten(), minlength=size)
+        stage_perplexity, stage_used = codebook_usage(hist.cpu().numpy())
+        perplexity.append(round(stage_perplexity, 1))
+        used.append(stage_used)
     return perplexity, used
 
 

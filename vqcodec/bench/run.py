@@ -18,7 +18,7 @@ from vqcodec.metrics import psnr
 from . import coding, crop, plots, report, speed, summary
 from .codecs import ALL, Codec, available
 from .images import BenchImage, image_paths, load_rgb
-from .metrics import ms_ssim, ms_ssim_db
+from .rdmetrics import ms_ssim, ms_ssim_db
 from .record import machine, write_json
 from .reference import ANCHORS_KODAK, ANCHORS_SOURCE, published_curves
 

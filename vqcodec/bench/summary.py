@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import metrics
+from . import rdmetrics
 from .codecs import CLASSICAL
 
 RATES = (0.25, 0.5, 1.0)
@@ -19,7 +19,7 @@ def _curve(points: list[dict], key: str) -> tuple[list[float], list[float]] | No
 def _versus(curve, other, within=None) -> dict | None:
     if curve is None or other is None:
         return None
-    found = metrics.bd_rate(other, curve, within)
+    found = rdmetrics.bd_rate(other, curve, within)
     return None if found is None else {"percent": found[0], "psnr_range": list(found[1])}
 
 
@@ -34,19 +34,19 @@ def summarize(rd: dict[str, dict], published: dict[str, dict]) -> dict:
     msssim = {name: _curve(r["points"], "ms_ssim_db") for name, r in rd.items()}
     for name, ref in published.items():
         psnr[name], msssim[name] = (ref["bpp"], ref["psnr"]), None
-    common = metrics.common_range([c for n, c in psnr.items() if n in CLASSICAL and c])
+    common = rdmetrics.common_range([c for n, c in psnr.items() if n in CLASSICAL and c])
     rows = []
     for name, curve in psnr.items():
         label = rd[name]["label"] if name in rd else published[name]["label"]
         ref, target = psnr.get(REFERENCE), psnr.get(TARGET)
-        bd_psnr = metrics.bd_psnr(ref, curve) if ref and curve else None
+        bd_psnr = rdmetrics.bd_psnr(ref, curve) if ref and curve else None
         rows.append(
             {
                 "codec": name,
                 "label": label,
                 "published": name in published,
                 "psnr_at_bpp": {
-                    str(r): metrics.quality_at_rate(*curve, r) if curve else None for r in RATES
+                    str(r): rdmetrics.quality_at_rate(*curve, r) if curve else None for r in RATES
                 },
                 "bd_rate_vs_jpeg": _versus(curve, ref),
                 "bd_rate_vs_jpeg_common_range": _versus(curve, ref, common) if common else None,

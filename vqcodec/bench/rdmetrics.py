@@ -1,8 +1,9 @@
-"""Distortion metrics and curve summaries: PSNR, MS-SSIM, BD-rate, BD-PSNR and PSNR at a rate.
+"""Rate-distortion metrics of the benchmark: MS-SSIM, BD-rate, BD-PSNR and PSNR at a rate.
 
 Conventions of ../shared/notes/rd-anchors.md: RGB PSNR over all samples; MS-SSIM
 with pytorch_msssim's 5-scale algorithm on RGB, in dB as -10 log10(1 - MS-SSIM);
-curves interpolated piecewise-cubically (PCHIP), never extrapolated.
+curves interpolated piecewise-cubically (PCHIP), never extrapolated. PSNR itself is
+:func:`vqcodec.metrics.psnr`.
 """
 
 from __future__ import annotations
