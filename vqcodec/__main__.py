@@ -1,3 +1,4 @@
 from .cli import main
 
-main(prog_name="vqcodec")
+if __name__ == "__main__":  # not when a spawned batch worker imports this module
+    main(prog_name="vqcodec")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -233,9 +232,63 @@ def train(
     )
 
 
+OUTPUT_DIR = click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the outputs of many inputs (made if missing) [default: beside each input].",
+)
+JOBS = click.option(
+    "-j", "--jobs", default=1, show_default=True, help="Worker processes for many inputs."
+)
+
+
+def _single(inputs: tuple[str, ...], output_dir: Path | None) -> tuple[str, str | None] | None:
+    """(INPUT, OUTPUT) when the arguments name one file and maybe its output, as they always
+    have; None for a batch (``-o``, a folder, or more than two inputs)."""
+    if not inputs:
+        raise click.UsageError("give an INPUT")
+    if output_dir is not None or len(inputs) > 2 or any(Path(i).is_dir() for i in inputs):
+        return None
+    return inputs[0], (inputs[1] if len(inputs) == 2 else None)
+
+
+def _run_batch(
+    inputs: tuple[str, ...], output_dir: Path | None, suffix: str, settings, jobs: int
+) -> None:
+    """Process many files with one progress bar and a closing summary; exit 1 if any failed."""
+    from tqdm import tqdm
+
+    from . import batch
+
+    if STDIO in inputs:
+        raise VQCodecError("- (stdin) cannot be one of many inputs")
+    read = batch.image_suffixes() if settings.kind == "compress" else {batch.VQC_SUFFIX}
+    pairs = batch.plan(batch.collect(inputs, read), output_dir, suffix)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(pairs), unit="file", disable=None)
+
+    def done(outcome: batch.Outcome) -> None:
+        if outcome.error:
+            bar.write(f"vqcodec: error: {outcome.source}: {outcome.error}", file=sys.stderr)
+        bar.update()
+
+    _, summary = batch.run(pairs, settings, jobs, done)
+    bar.close()
+    click.echo(
+        f"{settings.kind}ed {summary.files - summary.failed} of {summary.files} files "
+        f"({summary.failed} failed): {summary.in_bytes} -> {summary.out_bytes} bytes, "
+        f"{summary.bpp:.4f} bpp, {summary.seconds:.1f} s",
+        err=True,
+    )
+    if summary.failed:
+        sys.exit(1)
+
+
 @main.command()
-@click.argument("input", metavar="INPUT")
-@click.argument("output", metavar="[OUTPUT]", required=False)
+@click.argument("inputs", metavar="INPUT... [OUTPUT]", nargs=-1)
 @click.option(
     "-q",
     "--quality",
@@ -252,31 +305,48 @@ def train(
     help="Depths per 32x32 tile only: a .vqc version 1 or 2 file, for readers older than "
     "version 3 (slightly larger).",
 )
+@OUTPUT_DIR
+@JOBS
 @DEVICE
 @FORCE
 def compress(
-    input: str,
-    output: str | None,
+    inputs: tuple[str, ...],
     quality: int,
     model: str | None,
     tile_depths: bool,
+    output_dir: Path | None,
+    jobs: int,
     device: str,
     force: bool,
 ) -> None:
-    """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file.
+    """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file, or many images
+    and folders of images into a folder.
 
-    OUTPUT defaults to INPUT with the suffix .vqc; - writes to stdout.
+    With one INPUT, OUTPUT defaults to INPUT with the suffix .vqc; - writes to stdout.
+    With -o OUTDIR, a folder or more than two inputs, each image becomes OUTDIR/NAME.vqc
+    (beside it without -o), with one progress bar and a summary; a file that fails is
+    reported, the others go on, and the exit code is 1.
 
     \b
     Examples:
       vqcodec compress photo.png                 # writes photo.vqc
       vqcodec compress photo.png small.vqc -q 1
       cat photo.png | vqcodec compress - - > photo.vqc
+      vqcodec compress a.png b.jpg photos/ -o out/ -j 2
     """
     from tqdm import tqdm
 
     from . import api
 
+    single = _single(inputs, output_dir)
+    if single is None:
+        from .batch import Settings
+
+        options = {"quality": quality, "per_position": not tile_depths}
+        settings = Settings("compress", model, device, force, options)
+        _run_batch(inputs, output_dir, ".vqc", settings, jobs)
+        return
+    input, output = single
     output = output or _default_output(input, ".vqc")
     check_writable(output, force)
     data = api.compress(
@@ -298,51 +368,61 @@ def compress(
 
 
 @main.command()
-@click.argument("input", metavar="INPUT")
-@click.argument("output", metavar="[OUTPUT]", required=False)
+@click.argument("inputs", metavar="INPUT... [OUTPUT]", nargs=-1)
 @click.option(
     "--format",
     "fmt",
     default=None,
-    help="Image format (PNG, BMP, TIFF, ...) [default: from OUTPUT's extension; PNG for stdout].",
+    help="Image format (PNG, BMP, TIFF, ...) [default: from OUTPUT's extension; PNG for stdout "
+    "and for many inputs].",
 )
 @click.option("--model", default=None, help="A .safetensors model, if the file's is not shipped.")
+@OUTPUT_DIR
+@JOBS
 @DEVICE
 @FORCE
 def decompress(
-    input: str, output: str | None, fmt: str | None, model: str | None, device: str, force: bool
+    inputs: tuple[str, ...],
+    fmt: str | None,
+    model: str | None,
+    output_dir: Path | None,
+    jobs: int,
+    device: str,
+    force: bool,
 ) -> None:
-    """Decompress a .vqc file (or - for stdin) to an image.
+    """Decompress a .vqc file (or - for stdin) to an image, or many .vqc files and folders
+    of them into a folder.
 
     The image format follows OUTPUT's extension (any format Pillow writes).
-    OUTPUT defaults to INPUT with the suffix .png; - writes to stdout.
+    With one INPUT, OUTPUT defaults to INPUT with the suffix .png; - writes to stdout.
+    With -o OUTDIR, a folder or more than two inputs, each file becomes OUTDIR/NAME.png
+    (or the --format's extension), as for compress.
 
     \b
     Examples:
       vqcodec decompress photo.vqc               # writes photo.png
       vqcodec decompress photo.vqc photo.bmp
       vqcodec decompress - - --format png < photo.vqc > photo.png
+      vqcodec decompress out/ -o back/ --format png -j 2
     """
-    from PIL import Image
-
     from . import api
+    from .imagesave import extension_for, format_for, image_bytes
 
+    single = _single(inputs, output_dir)
+    if single is None:
+        from .batch import Settings
+
+        fmt = fmt or "PNG"
+        settings = Settings("decompress", model, device, force, {"fmt": fmt})
+        _run_batch(inputs, output_dir, extension_for(fmt), settings, jobs)
+        return
+    input, output = single
     output = output or _default_output(input, ".png")
     check_writable(output, force)
     if fmt is None:
-        if output == STDIO:
-            fmt = "PNG"
-        else:
-            fmt = Image.registered_extensions().get(Path(output).suffix.lower())
-            if fmt is None:
-                raise VQCodecError(f"cannot tell the image format of {output}; use --format")
+        fmt = "PNG" if output == STDIO else format_for(output)
     image = api.decompress(read_bytes(input), model=model, device=device)
-    buf = io.BytesIO()
-    try:
-        image.save(buf, format=fmt)
-    except (KeyError, ValueError, OSError) as exc:
-        raise VQCodecError(f"cannot write a {image.mode} image as {fmt}: {exc}") from exc
-    write_bytes(output, buf.getvalue(), force)
+    write_bytes(output, image_bytes(image, fmt), force)
 
 
 @main.command()

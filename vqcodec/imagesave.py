@@ -1,0 +1,41 @@
+"""Writing a decoded image as PNG, JPEG, WebP, TIFF, ... bytes, the format chosen by name
+or by a file's extension."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import VQCodecError
+
+
+def format_for(target: str | Path) -> str:
+    """The Pillow format name a file's extension stands for (``photo.jpg`` -> ``JPEG``)."""
+    Image.init()
+    fmt = Image.registered_extensions().get(Path(target).suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise VQCodecError(f"cannot tell the image format of {target}; use --format")
+    return fmt
+
+
+def extension_for(fmt: str) -> str:
+    """The usual extension of a Pillow format (``png`` -> ``.png``, ``JPEG`` -> ``.jpg``)."""
+    Image.init()
+    name = fmt.upper()
+    found = [ext for ext, f in Image.registered_extensions().items() if f == name]
+    if not found or name not in Image.SAVE:
+        raise VQCodecError(f"unknown image format {fmt!r}")
+    preferred = {"JPEG": ".jpg", "TIFF": ".tif"}.get(name, f".{name.lower()}")
+    return preferred if preferred in found else found[0]
+
+
+def image_bytes(image: Image.Image, fmt: str) -> bytes:
+    """``image`` saved in ``fmt`` (any format Pillow writes)."""
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (KeyError, ValueError, OSError) as exc:
+        raise VQCodecError(f"cannot write a {image.mode} image as {fmt}: {exc}") from exc
+    return buf.getvalue()
