@@ -1,13 +1,15 @@
 """vqcodec: a learned image codec built on a residual-VQ VQ-VAE.
 
 The API is imported on first use (PEP 562), so ``import vqcodec``, ``vqcodec --help``
-and ``vqcodec info`` never load torch; compressing or decompressing does.
+and ``vqcodec info`` never load torch; compressing or decompressing does. Importing
+registers the .vqc plugin with Pillow (:mod:`vqcodec.pillow`, which imports only Pillow).
 """
 
 from __future__ import annotations
 
 import importlib
 
+from . import pillow  # noqa: F401  (Image.open and Image.save of .vqc files)
 from .errors import FormatError, ImageError, ModelMismatchError, VQCodecError
 
 _LAZY = {
