@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import vqcodec
 from vqcodec import container
+from vqcodec.metrics import psnr
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,16 @@ def test_registering_and_opening_import_no_torch(vqc, tmp_path):
     if lazy == "False":
         pytest.skip("import vqcodec still imports torch (the package's imports are not lazy)")
     assert rest.strip() == "(100, 75) False"
+
+
+def test_exif_orientation_is_applied_on_input(tmp_path, photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a portrait phone photo: turn 90 degrees clockwise to show
+    path = tmp_path / "portrait.jpg"
+    Image.fromarray(photo).save(path, exif=exif, quality=95)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    assert upright.shape == (100, 75, 3)
+    for source in (path, path.read_bytes(), Image.open(path)):
+        back = np.asarray(vqcodec.decompress(vqcodec.compress(source, 12)))
+        assert back.shape == upright.shape
+        assert psnr(back, upright) > 25 > psnr(back[::-1, ::-1], upright)

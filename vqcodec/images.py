@@ -1,5 +1,6 @@
 """Turning what users pass (PIL images, numpy arrays, paths, bytes) into 8-bit pixels and back.
 
+EXIF orientation is applied on the way in, so pixels are stored upright.
 The codec stores L, LA, RGB and RGBA. Other modes are converted on the way in:
 P and PA by their palette (keeping transparency), 1 to L, CMYK and YCbCr to RGB,
 and 16/32-bit integer and float modes (I;16, I, F) to L by scaling their range
@@ -13,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .container import DEFAULT_MAX_PIXELS
 from .errors import ImageError
@@ -45,7 +46,22 @@ def _open(source: str | Path | bytes, max_pixels: int) -> Image.Image:
     return im
 
 
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` turned as its EXIF orientation says (itself when there is nothing to turn)."""
+    try:
+        if im.getexif().get(ORIENTATION, 1) in (None, 1):
+            return im
+        return ImageOps.exif_transpose(im)
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:  # a broken EXIF block
+        warnings.warn(f"EXIF orientation ignored, it cannot be read: {exc}", stacklevel=4)
+        return im
+
+
 def _from_pil(im: Image.Image) -> tuple[np.ndarray, str]:
+    im = upright(im)
     mode = im.mode
     if mode in ("L", "LA", "RGB", "RGBA"):
         pass
