@@ -11,9 +11,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 import vqcodec
-from vqcodec.bench import codecs, coding, rdmetrics, speed
+from vqcodec.bench import cli as bench_cli
+from vqcodec.bench import codecs, coding, rdmetrics, reference, speed
 from vqcodec.bench.cli import bench
+from vqcodec.bench.images import BenchImage
 from vqcodec.bench.run import Options, run_benchmark
+from vqcodec.bench.summary import summarize
 from vqcodec.cli import Group
 from vqcodec.metrics import psnr
 
@@ -141,14 +144,32 @@ def test_quick_run_writes_json_and_pngs(folder, tmp_path, tiny_model_path, tiny_
             assert point["ms_ssim"] is None  # images under 161 pixels a side
     rows = {r["codec"]: r for r in results["summary"]["rows"]}
     assert rows["jpeg"]["bd_rate_vs_jpeg"]["percent"] == pytest.approx(0.0, abs=1e-9)
-    assert rows["vtm"]["published"] and rows["vtm"]["psnr_at_bpp"]["0.5"] == pytest.approx(
-        34.35, abs=0.005
-    )
+    assert not any(r["published"] for r in rows.values())  # not Kodak: no published curves
+    assert results["reference"] == {"kodak": False, "published": {}, "kodak_anchors": None}
+    assert "Kodak anchors" not in (tmp_path / "summary.md").read_text()
+    for name, rd in results["rd"].items():
+        layout = strict_json((tmp_path / "compressai" / f"{name}.json").read_text())
+        assert layout["name"] == name and set(layout["results"]) == {"bpp", "psnr-rgb", "ms-ssim"}
+        assert layout["results"]["psnr-rgb"] == [p["psnr"] for p in rd["points"]]
+        assert layout["results"]["bpp"] == [p["bpp"] for p in rd["points"]]
     assert len(results["entropy_coding"]) == tiny_model.stages
     assert "versions" in results["meta"] and results["rd"]["jpeg"]["options"]["optimize"]
     for png in ("rd_psnr.png", "crop.png"):
         assert (tmp_path / png).read_bytes()[:8] == PNG_MAGIC
     assert "## Rate–distortion" in (tmp_path / "summary.md").read_text()
+
+
+def test_published_curves_only_on_kodak():
+    kodak = [
+        BenchImage(f"kodim{i:02d}.png", np.zeros((512, 768, 3), np.uint8)) for i in range(1, 25)
+    ]
+    assert reference.is_kodak(kodak) and reference.is_kodak(kodak[::-1])
+    assert not reference.is_kodak(kodak[:23])
+    resized = [*kodak[:23], BenchImage("kodim24.png", np.zeros((500, 768, 3), np.uint8))]
+    assert not reference.is_kodak(resized)
+    rows = {r["codec"]: r for r in summarize({}, reference.published_curves())["rows"]}
+    assert rows["vtm"]["published"]
+    assert rows["vtm"]["psnr_at_bpp"]["0.5"] == pytest.approx(34.35, abs=0.005)
 
 
 def test_speed_worker_measures_time_and_memory(folder):
@@ -201,3 +222,24 @@ def test_bench_user_errors(folder, tmp_path, args, message):
     result = run(*(a.format(**paths) for a in args), "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_bench_keeps_earlier_results_without_force(folder, tmp_path):
+    (tmp_path / "results.json").write_text("{}")
+    result = run(folder, "--quick", "--out", tmp_path, "--no-speed")
+    assert result.exit_code == 1 and "--force" in result.stderr
+    assert (tmp_path / "results.json").read_text() == "{}"
+    (tmp_path / "scaling.png").write_bytes(b"x")
+    result = run("--scaling", "--out", tmp_path)
+    assert result.exit_code == 1 and "scaling.png" in result.stderr
+    assert bench_cli.DEFAULT_OUT.parts == ("vqcodec-bench",)  # never the committed figures
+
+
+def test_missing_extra_is_one_line_naming_the_install(folder, tmp_path, monkeypatch):
+    real = bench_cli.find_spec
+    monkeypatch.setattr(bench_cli, "find_spec", lambda n: None if n == "scipy" else real(n))
+    result = run(folder, "--out", tmp_path)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        'vqcodec: error: vqcodec bench needs scipy: pip install "vqcodec[bench]"'
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import click
@@ -9,6 +10,19 @@ import click
 from vqcodec.errors import VQCodecError
 
 from .codecs import ALL
+
+DEFAULT_OUT = Path("vqcodec-bench")
+EXTRA = ("matplotlib", "pytorch_msssim", "scipy")  # what the [bench] extra adds that it needs
+SCALING_OUTPUTS = ("scaling.json", "scaling.md", "scaling.png")
+
+
+def check_extra() -> None:
+    """One line naming the install command when the [bench] extra is missing."""
+    missing = [name for name in EXTRA if find_spec(name) is None]
+    if missing:
+        raise VQCodecError(
+            f'vqcodec bench needs {", ".join(missing)}: pip install "vqcodec[bench]"'
+        )
 
 
 def _codec_names(value: str) -> tuple[str, ...]:
@@ -24,10 +38,13 @@ def _codec_names(value: str) -> tuple[str, ...]:
 @click.argument("folder", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    default=Path("benchmarks/results"),
+    default=DEFAULT_OUT,
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for results.json, summary.md and the PNG figures.",
+    help="Folder for results.json, summary.md, the PNG figures and compressai/*.json.",
+)
+@click.option(
+    "-f", "--force", is_flag=True, help="Overwrite the results of an earlier run in --out."
 )
 @click.option("--quick", is_flag=True, help="3 images, fewer quality points, 1 timing run.")
 @click.option("--codecs", default=",".join(ALL), show_default=True, help="Comma-separated codecs.")
@@ -68,6 +85,7 @@ def _codec_names(value: str) -> tuple[str, ...]:
 def bench(
     folder: Path | None,
     out: Path,
+    force: bool,
     quick: bool,
     codecs: str,
     model: str | None,
@@ -87,23 +105,35 @@ def bench(
     Sweeps every codec's quality over about 0.05-2 bpp and reports bpp, PSNR and
     MS-SSIM per setting, BD-rates against JPEG 4:2:0 and vqcodec, PSNR at 0.25,
     0.5 and 1 bpp, encode/decode speed and peak memory, and vqcodec's entropy
-    coding overhead. Writes results.json, summary.md, rd_psnr.png, rd_msssim.png
-    and crop.png into --out (scaling.json and scaling.png with --scaling).
+    coding overhead. Writes results.json, summary.md, rd_psnr.png, rd_msssim.png,
+    crop.png and compressai/CODEC.json (CompressAI's layout) into --out (scaling.json and
+    scaling.png with --scaling); results of an earlier run there are kept unless --force.
+    Published curves and the Kodak anchors are shown only when FOLDER is the 24 Kodak
+    images.
 
     \b
     Examples:
-      vqcodec bench ../shared/data/kodak                    # full run
+      vqcodec bench ../shared/data/kodak                    # full run, into vqcodec-bench/
       vqcodec bench ../shared/data/kodak --quick            # about 4 minutes
       vqcodec bench --scaling --max-mp 16                   # size scaling only
     """
+    if folder is None and not scaling:
+        raise VQCodecError("give a FOLDER of images, or --scaling")
+    check_extra()
     import torch
 
     from .report import markdown, scaling_markdown
-    from .run import Options, run_benchmark
+    from .run import Options, earlier_outputs, run_benchmark
     from .scaling import run_scaling
 
-    if folder is None and not scaling:
-        raise VQCodecError("give a FOLDER of images, or --scaling")
+    earlier = earlier_outputs(out) if folder is not None else []
+    earlier += [out / n for n in SCALING_OUTPUTS if scaling and (out / n).exists()]
+    if earlier and not force:
+        names = ", ".join(sorted({p.name for p in earlier}))
+        raise VQCodecError(
+            f"{out} holds results of an earlier run ({names}); "
+            "pass --force to overwrite them, or another --out"
+        )
     if threads < 1 or (repeats is not None and repeats < 1) or (limit is not None and limit < 1):
         raise VQCodecError("--threads, --repeats and --limit must be at least 1")
     torch.set_num_threads(threads)

@@ -28,6 +28,22 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n")
 
 
+def compressai_json(name: str, record: dict) -> dict:
+    """One codec's curve in CompressAI's results layout (``compressai.utils.plot`` reads
+    it): ``name``, ``description`` and ``results`` with per-setting ``bpp``, ``psnr-rgb``
+    and ``ms-ssim`` (means over images; null where MS-SSIM was not measured)."""
+    points = record["points"]
+    return {
+        "name": name,
+        "description": f"{record['label']}, {record['setting']} {[p['setting'] for p in points]}",
+        "results": {
+            "bpp": [p["bpp"] for p in points],
+            "psnr-rgb": [p["psnr"] for p in points],
+            "ms-ssim": [p["ms_ssim"] for p in points],
+        },
+    }
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -76,6 +76,17 @@ ANCHORS_KODAK: dict[str, dict[str, float]] = {
 }
 
 
+KODAK_NAMES = frozenset(f"kodim{i:02d}.png" for i in range(1, 25))
+KODAK_SIZES = {(512, 768, 3), (768, 512, 3)}
+
+
+def is_kodak(images: list) -> bool:
+    """Whether ``images`` (``BenchImage``s) are the 24 Kodak images, by name and size: the
+    only set the published curves and the anchors were measured on."""
+    names = sorted(i.name for i in images)
+    return names == sorted(KODAK_NAMES) and all(i.pixels.shape in KODAK_SIZES for i in images)
+
+
 def published_curves() -> dict[str, dict]:
     """The published curves as results-style records: label, source, bpp and PSNR lists."""
     return {

@@ -123,8 +123,9 @@ def markdown(results: dict) -> str:
     if results.get("entropy_coding"):
         lines += ["", "## vqcodec entropy coding (coded payload against the model's ideal)", ""]
         lines += coding_table(results["entropy_coding"])
-    lines += ["", "## Against the Kodak anchors (meaningful only on the 24 Kodak images)", ""]
-    lines += anchor_table(results["summary"])
+    if results["reference"]["kodak"]:
+        lines += ["", "## Against the Kodak anchors (measured on these 24 images)", ""]
+        lines += anchor_table(results["summary"])
     if results["notes"]:
         lines += ["", "## Notes", ""]
         lines += [f"- {n['codec']}: {n['note']}" for n in results["notes"]]

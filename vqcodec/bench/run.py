@@ -19,11 +19,18 @@ from . import coding, crop, plots, report, speed, summary
 from .codecs import ALL, Codec, available
 from .images import BenchImage, image_paths, load_rgb
 from .rdmetrics import ms_ssim, ms_ssim_db
-from .record import machine, write_json
-from .reference import ANCHORS_KODAK, ANCHORS_SOURCE, published_curves
+from .record import compressai_json, machine, write_json
+from .reference import ANCHORS_KODAK, ANCHORS_SOURCE, is_kodak, published_curves
 
 QUICK_IMAGES = 3
 OUTPUTS = ("results.json", "summary.md", "rd_psnr.png", "rd_msssim.png", "crop.png")
+COMPRESSAI_DIR = "compressai"  # one CompressAI-layout JSON per codec
+
+
+def earlier_outputs(out: Path, names: tuple[str, ...] = OUTPUTS) -> list[Path]:
+    """Result files of an earlier run in ``out``, which a new run would overwrite."""
+    found = [out / n for n in names if (out / n).exists()]
+    return found + sorted((out / COMPRESSAI_DIR).glob("*.json"))
 
 
 @dataclass
@@ -148,10 +155,11 @@ def run_benchmark(folder: Path, out: Path, options: Options) -> dict:
     images = [load_rgb(p) for p in paths]
     codecs, notes = available(options.codecs, options.model, options.device)
     out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUTS:  # so that no file of an earlier run is taken for this one's
-        (out / name).unlink(missing_ok=True)
+    for path in earlier_outputs(out):  # so that no file of an earlier run is taken for this one's
+        path.unlink()
     rd, entropy = rd_sweep(codecs, images, options.quick, options.progress)
-    published = published_curves()
+    kodak = is_kodak(images)
+    published = published_curves() if kodak else {}
     results = {
         "meta": {
             "folder": str(folder),
@@ -177,8 +185,9 @@ def run_benchmark(folder: Path, out: Path, options: Options) -> dict:
         "rd": rd,
         "summary": summary.summarize(rd, published),
         "reference": {
+            "kodak": kodak,
             "published": published,
-            "kodak_anchors": {"source": ANCHORS_SOURCE, "values": ANCHORS_KODAK},
+            "kodak_anchors": {"source": ANCHORS_SOURCE, "values": ANCHORS_KODAK} if kodak else None,
         },
         "entropy_coding": entropy,
         "notes": notes,
@@ -200,5 +209,8 @@ def run_benchmark(folder: Path, out: Path, options: Options) -> dict:
             )
         results["crop"] = _crop(images, codecs, rd, options, out)
     write_json(out / "results.json", results)
+    (out / COMPRESSAI_DIR).mkdir(exist_ok=True)
+    for name, record in rd.items():
+        write_json(out / COMPRESSAI_DIR / f"{name}.json", compressai_json(name, record))
     (out / "summary.md").write_text(report.markdown(results))
     return results
