@@ -15,8 +15,15 @@ from vqcodec.cli import main
 from vqcodec.errors import VQCodecError
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+@pytest.fixture
+def run(tiny_model_path):
+    """The command line with the tiny model, so that each file codes in milliseconds."""
+
+    def invoke(*args):
+        args = [*args, "--model", tiny_model_path]
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    return invoke
 
 
 @pytest.fixture
@@ -32,7 +39,7 @@ def inputs(tmp_path):
     return tmp_path
 
 
-def test_compress_files_and_folder_reports_failure_and_goes_on(inputs):
+def test_compress_files_and_folder_reports_failure_and_goes_on(run, inputs):
     out = inputs / "out"
     result = run(
         "compress", inputs / "a.png", inputs / "b.jpg", inputs / "photos", "-o", out, "-q", 1
@@ -48,7 +55,8 @@ def test_compress_files_and_folder_reports_failure_and_goes_on(inputs):
     assert "Traceback" not in result.output
 
 
-def test_decompress_folder_to_png_with_two_workers(inputs):
+@pytest.mark.slow  # two spawned workers each import torch and load a model
+def test_decompress_folder_to_png_with_two_workers(run, inputs):
     vqc = inputs / "vqc"
     assert run("compress", inputs / "a.png", inputs / "b.jpg", "-o", vqc, "-q", 1).exit_code == 0
     back = inputs / "back"
@@ -63,13 +71,13 @@ def test_decompress_folder_to_png_with_two_workers(inputs):
     assert Image.open(back / "a.jpg").format == "JPEG"
 
 
-def test_outputs_beside_inputs_without_output_dir(inputs):
+def test_outputs_beside_inputs_without_output_dir(run, inputs):
     result = run("compress", inputs / "photos", "-q", 1)
     assert result.exit_code == 1  # broken.png
     assert (inputs / "photos" / "c.vqc").is_file()
 
 
-def test_batch_matches_single_file(inputs, tmp_path):
+def test_batch_matches_single_file(run, inputs, tmp_path):
     assert run("compress", inputs / "a.png", tmp_path / "single.vqc", "-q", 1).exit_code == 0
     assert (
         run("compress", inputs / "a.png", inputs / "b.jpg", "-o", tmp_path / "o", "-q", 1).exit_code
@@ -78,14 +86,14 @@ def test_batch_matches_single_file(inputs, tmp_path):
     assert (tmp_path / "o" / "a.vqc").read_bytes() == (tmp_path / "single.vqc").read_bytes()
 
 
-def test_same_output_name_is_refused_before_any_work(inputs):
+def test_same_output_name_is_refused_before_any_work(run, inputs):
     Image.fromarray(synthetic_photo(8, 8, 4)).save(inputs / "photos" / "a.bmp")
     result = run("compress", inputs / "a.png", inputs / "photos", "-o", inputs / "out")
     assert result.exit_code == 1 and "would both be written to" in result.stderr
     assert not (inputs / "out").exists()
 
 
-def test_missing_input_and_bad_jobs(inputs):
+def test_missing_input_and_bad_jobs(run, inputs):
     result = run("compress", inputs / "nope.png", inputs / "a.png", "-o", inputs / "o")
     assert result.exit_code == 1 and "no such file or folder" in result.stderr
     result = run("compress", inputs / "a.png", "-o", inputs / "o", "-j", 0)
@@ -102,9 +110,9 @@ def test_plan_and_collect(tmp_path):
     assert pairs == [(Path("a/x.png"), Path("a/x.vqc")), (Path("b/y.jpg"), Path("b/y.vqc"))]
 
 
-def test_api_run_returns_every_outcome_in_order(inputs, tmp_path):
+def test_api_run_returns_every_outcome_in_order(inputs, tmp_path, tiny_model_path):
     pairs = batch.plan([inputs / "photos" / "broken.png", inputs / "a.png"], tmp_path, ".vqc")
-    settings = batch.Settings("compress", options={"quality": 1})
+    settings = batch.Settings("compress", str(tiny_model_path), options={"quality": 1})
     seen = []
     outcomes, summary = batch.run(pairs, settings, 1, seen.append)
     assert [o.source.name for o in outcomes] == ["broken.png", "a.png"] and len(seen) == 2
