@@ -176,43 +176,21 @@ class _Reader:
         return st.unpack(self.take(st.size, what))
 
 
-@dataclass(frozen=True)
-class Header:
-    """The fixed fields at the start of a .vqc file: enough to know its image's size and
-    mode without reading (or checking) the rest."""
-
-    format_version: int
-    model: str
-    version: bytes
-    width: int
-    height: int
-    mode: str
-    tile: int
-    downsample: int
-    coder: int
-    stages: int
-
-
-HEADER_MAX_BYTES = len(MAGIC) + 2 + MAX_NAME + FINGERPRINT_BYTES + _FIXED.size
-
-
-def _check_version(data: bytes) -> int:
+def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
+    """Parse and validate a .vqc file. Raises :class:`FormatError` on anything invalid."""
+    data = bytes(data)
     if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
         raise FormatError("not a .vqc file (bad magic bytes)")
     fmt = data[4]
     if fmt not in VERSIONS:
         known = ", ".join(map(str, VERSIONS))
         raise FormatError(f"unsupported .vqc format version {fmt} (this reader knows {known})")
-    return fmt
-
-
-def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
-    """Validate the header at the start of ``data`` (the first ``HEADER_MAX_BYTES`` are
-    enough) without the checksum, which needs the whole file: for Pillow's ``open``."""
-    return _header(_Reader(bytes(data[:HEADER_MAX_BYTES])), _check_version(data), max_pixels)
-
-
-def _header(r: _Reader, fmt: int, max_pixels: int) -> Header:
+    if len(data) < 4 + _U32.size + 6:
+        raise FormatError("truncated file")
+    body, (crc,) = data[:-4], _U32.unpack(data[-4:])
+    if zlib.crc32(body) != crc:
+        raise FormatError("checksum mismatch: the file is corrupt or truncated")
+    r = _Reader(body)
     r.take(5, "magic")
     (name_len,) = r.take(1, "name length")
     name = r.take(name_len, "model name")
@@ -232,26 +210,10 @@ def _header(r: _Reader, fmt: int, max_pixels: int) -> Header:
         raise FormatError(f"unknown entropy coder {coder}")
     if not 1 <= stages <= 255:
         raise FormatError(f"invalid number of stages {stages}")
-    model = name.decode("ascii")
-    return Header(fmt, model, version, width, height, MODE_NAMES[mode], tile, down, coder, stages)
-
-
-def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
-    """Parse and validate a .vqc file. Raises :class:`FormatError` on anything invalid."""
-    data = bytes(data)
-    fmt = _check_version(data)
-    if len(data) < 4 + _U32.size + 6:
-        raise FormatError("truncated file")
-    body, (crc,) = data[:-4], _U32.unpack(data[-4:])
-    if zlib.crc32(body) != crc:
-        raise FormatError("checksum mismatch: the file is corrupt or truncated")
-    r = _Reader(body)
-    h = _header(r, fmt, max_pixels)
-    width, height, tile, down, stages = h.width, h.height, h.tile, h.downsample, h.stages
     rows, cols = latent_grid(width, height, tile, down)
     heads = [r.unpack(_STREAM, "stream header") for _ in range(stages)]
     (alpha_len,) = r.unpack(_U32, "alpha length")
-    if (alpha_len > 0) != (h.mode in ("LA", "RGBA")):
+    if (alpha_len > 0) != (MODE_NAMES[mode] in ("LA", "RGBA")):
         raise FormatError("alpha section does not match the image mode")
     (depth_len,) = r.unpack(_U32, "depth length") if fmt != VERSION else (0,)
     payload = sum(4 * w for _, w in heads) + depth_len + alpha_len
@@ -273,14 +235,14 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     streams = [np.frombuffer(raw, dtype="<u4").astype(np.uint32) for raw in raw_streams]
     alpha = r.take(alpha_len, "alpha")
     return VQCFile(
-        model=h.model,
-        version=h.version,
+        model=name.decode("ascii"),
+        version=version,
         width=width,
         height=height,
-        mode=h.mode,
+        mode=MODE_NAMES[mode],
         tile=tile,
         downsample=down,
-        coder=h.coder,
+        coder=coder,
         symbols=tuple(s for s, _ in heads),
         streams=tuple(streams),
         alpha=alpha,
@@ -318,3 +280,43 @@ def _parse_position_depths(section: bytes, shape: tuple[int, int], stages: int) 
     if int(depths.max()) != stages:
         raise FormatError(f"no position uses all {stages} stages (deepest: {int(depths.max())})")
     return depths
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fixed fields at the start of a .vqc file: enough to know its image's size and
+    mode without reading (or checking) the rest, as Pillow's ``Image.open`` does."""
+
+    format_version: int
+    model: str
+    width: int
+    height: int
+    mode: str
+    coder: int
+    stages: int
+
+
+HEADER_MAX_BYTES = len(MAGIC) + 2 + MAX_NAME + FINGERPRINT_BYTES + _FIXED.size
+
+
+def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
+    """The header at the start of ``data`` (its first ``HEADER_MAX_BYTES`` suffice), with
+    the checks :func:`parse` makes of it, but not the checksum, which needs the whole
+    file. Raises :class:`FormatError`."""
+    if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
+        raise FormatError("not a .vqc file (bad magic bytes)")
+    if data[4] not in VERSIONS:
+        raise FormatError(f"unsupported .vqc format version {data[4]}")
+    r = _Reader(bytes(data[:HEADER_MAX_BYTES]))
+    r.take(5, "magic")
+    (name_len,) = r.take(1, "name length")
+    name = r.take(name_len, "model name")
+    if not _NAME_RE.fullmatch(name):
+        raise FormatError("invalid model name in header")
+    r.take(FINGERPRINT_BYTES, "codebook version")
+    width, height, mode, tile, down, coder, stages = r.unpack(_FIXED, "header")
+    if not (1 <= width and 1 <= height and width * height <= max_pixels):
+        raise FormatError(f"invalid image size {width}x{height}")
+    if mode not in MODE_NAMES or (tile, down) != (32, 8) or coder not in CODERS or not stages:
+        raise FormatError("invalid header fields")
+    return Header(data[4], name.decode("ascii"), width, height, MODE_NAMES[mode], coder, stages)
