@@ -317,6 +317,8 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     width, height, mode, tile, down, coder, stages = r.unpack(_FIXED, "header")
     if not (1 <= width and 1 <= height and width * height <= max_pixels):
         raise FormatError(f"invalid image size {width}x{height}")
-    if mode not in MODE_NAMES or (tile, down) != (32, 8) or coder not in CODERS or not stages:
+    if mode not in MODE_NAMES or (tile, down) != (32, 8) or coder not in coders.CODERS:
         raise FormatError("invalid header fields")
+    if not stages:
+        raise FormatError("invalid number of stages 0")
     return Header(data[4], name.decode("ascii"), width, height, MODE_NAMES[mode], coder, stages)
