@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from PIL import Image
 from safetensors import safe_open
 
 import vqcodec
+from vqcodec.errors import VQCodecError
 from vqcodec.model import ModelConfig
-from vqcodec.train import TrainConfig, sample_levels, train
+from vqcodec.train import TrainConfig, lr_at, resumable, sample_levels, split_images, train
 from vqcodec.weights import load_model
 
 TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
@@ -32,7 +34,7 @@ def folder(tmp_path):
 def test_train_writes_a_usable_model(folder, tmp_path):
     out, log = tmp_path / "m.safetensors", tmp_path / "log.jsonl"
     card = train(folder, out, "tiny-test", CFG, TINY, checkpoint=tmp_path / "c.st", log=log)
-    assert card["images"] == 3 and card["train"]["steps"] == 4
+    assert card["images"] == 2 and card["train"]["steps"] == 4  # the last one validates
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
     assert len(records[-1]["val"]["perplexity"]) == 2
@@ -163,3 +165,106 @@ def test_configs_without_block_counts_load_as_one_block():
     assert (cfg.enc_blocks, cfg.dec_blocks) == (1, 1)
     with pytest.raises(ValueError):
         ModelConfig.from_json(legacy[:-1] + ', "dec_blocks": 99}')
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from vqcodec.cli import main
+
+    return CliRunner().invoke(main, ["train", *args])
+
+
+def _tiny_args(folder, out) -> list[str]:
+    return [
+        "--data", str(folder), "--out", str(out), "--steps", "3", "--batch-size", "2",
+        "--crop", "32", "--stages", "2", "--codebook-size", "16", "--latent-dim", "4",
+        "--channels", "8,8,8", "--enc-blocks", "1", "--dec-blocks", "1",
+        "--log-every", "1", "--checkpoint-every", "1",
+    ]  # fmt: skip
+
+
+def test_cli_options_are_the_config_fields_with_their_defaults():
+    import dataclasses
+
+    from vqcodec.cli import train as command
+    from vqcodec.config import ModelConfig as Config
+
+    params = {p.name: p for p in command.params}
+    for cls in (TrainConfig, Config):
+        for f in dataclasses.fields(cls):
+            default = params[f.name].default
+            if isinstance(f.default, tuple):
+                default = tuple(int(v) for v in default.split(","))
+            assert default == f.default, f.name
+    assert ModelConfig().stages == 12  # the shipped default model's, vqcodec-base-v2
+
+
+def test_warmup_scales_with_the_number_of_steps():
+    short = TrainConfig(steps=40, lr=1e-3)
+    assert short.warmup_steps() == 2
+    assert [round(lr_at(s, short), 6) for s in (0, 1)] == [5e-4, 1e-3]
+    assert lr_at(39, short) >= 1e-4  # ends near a tenth of the peak, not at 2.4e-5
+    assert TrainConfig(steps=27000).warmup_steps() == 500  # v2's recipe unchanged
+
+
+def test_validation_holds_out_images(folder, tmp_path):
+    cfg = TrainConfig(crop=64)
+    images, val = split_images(folder, None, cfg)
+    assert len(images) == 2 and len(val) == 1
+    assert not any(torch.equal(val[0], img) for img in images)
+    other = tmp_path / "val"
+    other.mkdir()
+    Image.fromarray(synthetic_photo(70, 70, seed=9)).save(other / "v.png")
+    images, val = split_images(folder, other, cfg)
+    assert len(images) == 3 and val[0].shape == (3, 70, 70)
+    one = tmp_path / "one"
+    one.mkdir()
+    Image.fromarray(synthetic_photo(70, 70)).save(one / "a.png")
+    with pytest.raises(VQCodecError, match="--val"):
+        split_images(one, None, cfg)
+    out = tmp_path / "m.safetensors"
+    assert _cli(*_tiny_args(one, out), "--val", str(other)).exit_code == 0
+    refused = _cli(*_tiny_args(one, tmp_path / "n.safetensors"))
+    assert refused.exit_code == 1 and "--val" in refused.stderr
+
+
+def test_cli_time_limit_then_the_same_command_resumes(folder, tmp_path):
+    out = tmp_path / "m.safetensors"
+    args = _tiny_args(folder, out)
+    first = _cli(*args, "--time-limit", "1e-9")
+    assert first.exit_code == 0, first.output
+    assert "stopped at step 1 of 3" in first.stderr
+    assert load_model(out).card["steps_done"] == 1
+    again = _cli(*args)
+    assert again.exit_code == 0, again.output
+    assert "resuming from step 1" in again.stderr
+    assert load_model(out).card["steps_done"] == 3
+    done = _cli(*args)  # finished: the model is not overwritten without --force
+    assert done.exit_code == 1 and "--force" in done.stderr
+
+
+def test_changed_settings_on_resume_are_refused_unless_forced(folder, tmp_path):
+    out = tmp_path / "m.safetensors"
+    args = _tiny_args(folder, out)
+    assert _cli(*args, "--time-limit", "1e-9").exit_code == 0
+    changed = _cli(*args, "--lr", "0.001", "--batch-size", "3")
+    assert changed.exit_code == 1
+    assert "lr=0.0003->0.001" in changed.stderr and "batch_size=2->3" in changed.stderr
+    assert "Traceback" not in changed.output
+    arch = _cli(*[a if a != "16" else "32" for a in args])
+    assert arch.exit_code == 1 and "codebook_size=16->32" in arch.stderr
+    forced = _cli(*args, "--lr", "0.001", "--force")
+    assert forced.exit_code == 0 and "resuming from step 1 (lr=0.0003->0.001)" in forced.stderr
+
+
+def test_api_resume_says_so_and_refuses_changes(folder, tmp_path):
+    ckpt, said = tmp_path / "c.ckpt", []
+    cfg = TrainConfig(steps=3, batch_size=2, crop=32, log_every=1, checkpoint_every=1)
+    stopped = train(folder, tmp_path / "a.st", "t", cfg, TINY, checkpoint=ckpt, time_limit=1e-9)
+    assert stopped["steps_done"] == 1 and resumable(ckpt)
+    with pytest.raises(VQCodecError, match=r"crop=32->64"):
+        train(folder, tmp_path / "a.st", "t", replace(cfg, crop=64), TINY, checkpoint=ckpt)
+    card = train(folder, tmp_path / "a.st", "t", cfg, TINY, checkpoint=ckpt, say=said.append)
+    assert said == ["resuming from step 1"] and card["steps_done"] == 3
+    assert card["resumed_from"] == 1 and not resumable(ckpt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import click
 import numpy as np
 
 from .bench.cli import bench
+from .config import ModelConfig, TrainConfig
 from .errors import VQCodecError
 from .fileio import STDIO, check_writable, read_bytes, write_bytes
 
@@ -53,6 +55,60 @@ def main() -> None:
     """
 
 
+def _config_options(cls: type, skip: tuple[str, ...] = ()):
+    """Click options for the fields of a settings dataclass: name, type, default and
+    help all come from the field, so ``vqcodec train`` never restates a default."""
+
+    def decorate(command):
+        for f in reversed(dataclasses.fields(cls)):
+            if f.name in skip:
+                continue
+            meta = f.metadata
+            kwargs = {"default": f.default, "show_default": True, "help": meta.get("help")}
+            if isinstance(f.default, bool):
+                flags = meta.get(
+                    "flag", f"--{f.name.replace('_', '-')}/--no-{f.name.replace('_', '-')}"
+                )
+                option = click.option(flags, f.name, **kwargs)
+            elif isinstance(f.default, tuple):
+                kwargs["default"] = ",".join(str(v) for v in f.default)
+                option = click.option(
+                    f"--{f.name.replace('_', '-')}", f.name, type=_IntList(len(f.default)), **kwargs
+                )
+            else:
+                if "choices" in meta:
+                    kwargs["type"] = click.Choice(meta["choices"])
+                else:
+                    kwargs["type"] = type(f.default)
+                option = click.option(f"--{f.name.replace('_', '-')}", f.name, **kwargs)
+            command = option(command)
+        return command
+
+    return decorate
+
+
+class _IntList(click.ParamType):
+    """``n`` positive integers separated by commas."""
+
+    name = "INTS"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            out = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            out = ()
+        if len(out) != self.n or min(out) < 1:
+            self.fail(
+                f"needs {self.n} positive integers separated by commas, got {value!r}", param, ctx
+            )
+        return out
+
+
 @main.command()
 @click.option(
     "--data",
@@ -69,37 +125,19 @@ def main() -> None:
 @click.option(
     "--name", default=None, help="Model name written into files it makes [default: OUT's stem]."
 )
-@click.option("--steps", default=20000, show_default=True, help="Optimizer steps.")
-@click.option("--batch-size", default=8, show_default=True)
 @click.option(
-    "--crop", default=128, show_default=True, help="Crop side in pixels (multiple of 32)."
+    "--val",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of validation images [default: hold out the last --holdout of DATA].",
 )
+@_config_options(TrainConfig)
+@_config_options(ModelConfig)
 @click.option(
-    "--lr", default=3e-4, show_default=True, help="Peak learning rate (Adam, cosine decay)."
-)
-@click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--stages", default=8, show_default=True, help="Residual VQ levels (= quality levels)."
-)
-@click.option("--codebook-size", default=256, show_default=True)
-@click.option(
-    "--enc-blocks", default=1, show_default=True, help="Residual blocks at the encoder's 1/8 scale."
-)
-@click.option(
-    "--dec-blocks", default=1, show_default=True, help="Residual blocks at the decoder's 1/8 scale."
-)
-@click.option(
-    "--dropout-unit",
-    type=click.Choice(["example", "tile"]),
-    default="example",
-    show_default=True,
-    help="Draw the quantizer-dropout depth per example or per 32x32 tile.",
-)
-@click.option(
-    "--rate-lambda",
-    default=0.0,
-    show_default=True,
-    help="Largest rate weight for entropy-constrained code choice in training (0: off).",
+    "--init-from",
+    default=None,
+    help="Start from this model (shipped name or .safetensors file), grown to the "
+    "architecture given: a wider latent, more stages or blocks keep its function.",
 )
 @click.option(
     "--train-device",
@@ -120,56 +158,26 @@ def main() -> None:
     default=None,
     help="JSON-lines log of losses, PSNR and codebook usage [default: OUT with .log.jsonl].",
 )
-@click.option("--latent-dim", default=32, show_default=True, help="Values per latent position.")
-@click.option(
-    "--channels",
-    default="96,128,192",
-    show_default=True,
-    help="Channels at 1/2, 1/4 and 1/8 scale, comma-separated.",
-)
-@click.option(
-    "--untiled-encoder",
-    is_flag=True,
-    help="Encode the whole image instead of each 32x32 tile on its own, so latents at tile "
-    "borders see across them (tiles are still quantized on their own).",
-)
 @click.option(
     "--time-limit",
     type=float,
     default=None,
-    help="Stop after this many minutes (checkpointed) and write the model as it is.",
+    help="Stop after this many minutes (checkpointed) and write the model as it is; "
+    "the same command resumes.",
 )
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
-@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
-def train(
-    data: Path,
-    out: Path,
-    name: str | None,
-    steps: int,
-    batch_size: int,
-    crop: int,
-    lr: float,
-    seed: int,
-    stages: int,
-    codebook_size: int,
-    enc_blocks: int,
-    dec_blocks: int,
-    dropout_unit: str,
-    rate_lambda: float,
-    train_device: str,
-    checkpoint: Path | None,
-    log: Path | None,
-    latent_dim: int,
-    channels: str,
-    untiled_encoder: bool,
-    time_limit: float | None,
-    threads: int | None,
-    force: bool,
-) -> None:
-    """Train a model on a folder of images.
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite OUT if it exists; resume a checkpoint made with other settings.",
+)
+def train(**options) -> None:
+    """Train a model on a folder of images (defaults: vqcodec-base-v2's recipe).
 
     Random crops, a fixed seed, quantizer dropout and EMA codebooks. A checkpoint
-    is written every 500 steps; run the same command again to resume.
+    is written every --checkpoint-every steps; run the same command again to resume.
+    Under torchrun (torchrun --nproc_per_node N -m vqcodec train ...) every rank
+    trains on its own crops and rank 0 writes the files.
 
     \b
     Example:
@@ -180,56 +188,48 @@ def train(
 
     from .codec import resolve_device
     from .container import valid_model_name
-    from .model import ModelConfig
-    from .train import TrainConfig
+    from .train import resumable
     from .train import train as run_training
 
-    name = name or out.name.split(".")[0]
+    data, out, force = options.pop("data"), options.pop("out"), options.pop("force")
+    name = options.pop("name") or out.name.split(".")[0]
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}; pass --name with A-Z a-z 0-9 . _ -")
-    check_writable(str(out), force)
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        crop=crop,
-        lr=lr,
-        seed=seed,
-        dropout_unit=dropout_unit,
-        rate_lambda=rate_lambda,
-    )
-    try:
-        widths = tuple(int(c) for c in channels.split(","))
-    except ValueError:
-        widths = ()
-    if len(widths) != 3 or min(widths) < 1:
-        raise VQCodecError(f"--channels needs three positive integers, got {channels!r}")
-    model_cfg = ModelConfig(
-        channels=widths,
-        tiled_encoder=not untiled_encoder,
-        stages=stages,
-        codebook_size=codebook_size,
-        latent_dim=latent_dim,
-        enc_blocks=enc_blocks,
-        dec_blocks=dec_blocks,
-    )
+    checkpoint = options.pop("checkpoint") or out.with_suffix(".ckpt.safetensors")
+    if not resumable(checkpoint):  # a stopped run rewrites the model it wrote
+        check_writable(str(out), force)
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    cfg = TrainConfig(**{f.name: options[f.name] for f in dataclasses.fields(TrainConfig)})
+    model_cfg = ModelConfig(**{f.name: options[f.name] for f in dataclasses.fields(ModelConfig)})
+    time_limit = options["time_limit"]
     card = run_training(
         data,
         out,
         name,
         cfg,
         model_cfg,
-        checkpoint=checkpoint or out.with_suffix(".ckpt.safetensors"),
-        log=log or out.with_suffix(".log.jsonl"),
+        checkpoint=checkpoint,
+        log=options["log"] or out.with_suffix(".log.jsonl"),
         progress=lambda r, **kw: tqdm(r, unit="step", **kw),
-        device=str(resolve_device(train_device)),
+        device=str(resolve_device(options["train_device"])),
         time_limit=time_limit * 60 if time_limit else None,
+        val=options["val"],
+        init_from=options["init_from"],
+        force=force,
+        say=lambda message: click.echo(message, err=True),
     )
+    if "final_val" not in card:  # not rank 0
+        return
     val = card["final_val"]
     click.echo(
         f"wrote {out}: {card['wall_seconds']:.0f} s, validation PSNR per level {val['psnr']}"
     )
+    if card["steps_done"] < cfg.steps:
+        click.echo(
+            f"stopped at step {card['steps_done']} of {cfg.steps}; run the same command to resume",
+            err=True,
+        )
 
 
 OUTPUT_DIR = click.option(

@@ -8,62 +8,18 @@ way each tile's latents are quantized on their own.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import ModelConfig
 from .quantizer import ResidualVQ
+
+__all__ = ["VQVAE", "ModelConfig", "TILE", "DOWNSAMPLE", "LATENT_TILE", "encoder_reach"]
 
 TILE = 32
 DOWNSAMPLE = 8
 LATENT_TILE = TILE // DOWNSAMPLE
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture hyper-parameters; stored in every weights file."""
-
-    channels: tuple[int, int, int] = (96, 128, 192)
-    latent_dim: int = 32
-    stages: int = 8
-    codebook_size: int = 256
-    enc_blocks: int = 1
-    dec_blocks: int = 1
-    tiled_encoder: bool = True
-
-    def to_json(self) -> str:
-        raw = asdict(self)
-        if raw["tiled_encoder"]:  # omitted when true: configs written before it read the same
-            del raw["tiled_encoder"]
-        return json.dumps(raw, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelConfig:
-        """Parse and bound-check a stored config (model files may come from anyone)."""
-        raw = json.loads(text)
-        cfg = cls(
-            channels=tuple(int(c) for c in raw["channels"]),
-            latent_dim=int(raw["latent_dim"]),
-            stages=int(raw["stages"]),
-            codebook_size=int(raw["codebook_size"]),
-            enc_blocks=int(raw.get("enc_blocks", 1)),
-            dec_blocks=int(raw.get("dec_blocks", 1)),
-            tiled_encoder=bool(raw.get("tiled_encoder", True)),
-        )
-        if (
-            len(cfg.channels) != 3
-            or not all(1 <= c <= 1024 for c in cfg.channels)
-            or not 1 <= cfg.latent_dim <= 256
-            or not 1 <= cfg.stages <= 255
-            or not 2 <= cfg.codebook_size <= 65536
-            or not 0 <= cfg.enc_blocks <= 16
-            or not 0 <= cfg.dec_blocks <= 16
-        ):
-            raise ValueError(f"architecture out of bounds: {cfg}")
-        return cfg
 
 
 class GDN(nn.Module):

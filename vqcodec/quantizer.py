@@ -9,6 +9,7 @@ quantizer loss is the commitment term, computed by the model.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 
@@ -152,6 +153,8 @@ class ResidualVQ(nn.Module):
             self.ema_count[s] = 1.0
             residual = residual - centres[nearest_code(residual, centres)]
         self.initialized.fill_(True)
+        if _world() > 1:
+            self.broadcast()
 
     def forward(
         self,
@@ -165,7 +168,9 @@ class ResidualVQ(nn.Module):
         ``active[n]`` is the number of levels used for row n (quantizer dropout);
         levels at or past it contribute nothing and do not update the codebooks.
         ``lam[n]``, if given, makes row n's choices entropy-constrained, with code
-        lengths taken from the running usage counts.
+        lengths taken from the running usage counts. In training the codebooks move
+        after the pass (each stage's codes were chosen with the codebook as it was),
+        with statistics summed over all ranks when torch.distributed runs.
         """
         with torch.no_grad():
             z = z.detach().float()
@@ -173,31 +178,57 @@ class ResidualVQ(nn.Module):
                 self._init_from(z, generator)
             residual = z
             quantized = torch.zeros_like(z)
-            indices = []
+            indices, assigned = [], []
             for s in range(self.stages):
                 bits = code_bits(self.ema_count[s]) if lam is not None else None
                 idx = nearest_code(residual, self.codebooks[s], lam, bits)
                 use = active > s
                 code = self.codebooks[s][idx] * use[:, None]
-                if self.training:
-                    self._ema_update(s, residual[use], idx[use], generator)
+                assigned.append((residual[use], idx[use]))
                 quantized = quantized + code
                 residual = residual - code
                 indices.append(idx)
+            if self.training:
+                self._ema_update(assigned, generator)
         return quantized, torch.stack(indices, 1)
 
     def _ema_update(
-        self, s: int, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator
+        self, assigned: list[tuple[torch.Tensor, torch.Tensor]], generator: torch.Generator
     ) -> None:
-        """Move codebook ``s`` toward the mean of the rows assigned to each code."""
-        counts = torch.bincount(idx, minlength=self.size).float()
-        sums = torch.zeros(self.size, self.dim, device=x.device).index_add_(0, idx, x)
-        self.ema_count[s].mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.ema_sum[s].mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        self.codebooks[s] = self.ema_sum[s] / self.ema_count[s].clamp(min=1e-5)[:, None]
-        dead = (self.ema_count[s] < self.dead_threshold).nonzero().flatten()
-        if len(dead) and len(x):
-            pick = torch.randint(0, x.shape[0], (len(dead),), generator=generator).to(x.device)
-            self.codebooks[s][dead] = x[pick]
-            self.ema_sum[s][dead] = x[pick] * self.dead_threshold
-            self.ema_count[s][dead] = self.dead_threshold
+        """Move each codebook toward the mean of the rows assigned to each code, then
+        replace codes whose EMA count fell below the threshold with rows of the batch."""
+        counts = torch.stack(
+            [torch.bincount(idx, minlength=self.size).float() for _, idx in assigned]
+        )
+        sums = torch.stack(
+            [
+                torch.zeros(self.size, self.dim, device=x.device).index_add_(0, idx, x)
+                for x, idx in assigned
+            ]
+        )
+        distributed = _world() > 1
+        if distributed:
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
+        self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        self.codebooks.copy_(self.ema_sum / self.ema_count.clamp(min=1e-5)[:, :, None])
+        for s, (x, _) in enumerate(assigned):
+            dead = (self.ema_count[s] < self.dead_threshold).nonzero().flatten()
+            if len(dead) and len(x):
+                pick = torch.randint(0, x.shape[0], (len(dead),), generator=generator)
+                pick = pick.to(x.device)
+                self.codebooks[s][dead] = x[pick]
+                self.ema_sum[s][dead] = x[pick] * self.dead_threshold
+                self.ema_count[s][dead] = self.dead_threshold
+        if distributed:  # replacements come from rank 0's batch
+            self.broadcast()
+
+    def broadcast(self) -> None:
+        """Copy rank 0's codebooks and EMA state to every rank."""
+        for buf in (self.codebooks, self.ema_count, self.ema_sum):
+            dist.broadcast(buf, 0)
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -4,13 +4,22 @@ Loss (van den Oord et al. 2017, EMA variant): ``mse(x, x_hat) + beta * ||z_e - s
 The codebooks follow their assigned encoder outputs by EMA, so there is no codebook
 term. Everything that decides the result (weights, optimizer, RNG states) is in the
 checkpoint, so a resumed run continues exactly where it stopped.
+
+:func:`train` reads top to bottom: :func:`setup` (data, network, optimizer, an optional
+warm start), :func:`resume` (from a checkpoint, refusing changed settings), :func:`fit`
+(the loop: :func:`lr_at`, :func:`train_step`, :func:`log_record`, checkpoints) and
+:func:`finish` (entropy tables, card, model file). Under ``torchrun`` each rank samples
+its own crops, gradients and codebook statistics are summed over ranks, and rank 0
+validates and writes the checkpoint, log and model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from . import entropy
+from .config import TrainConfig
 from .errors import VQCodecError
 from .metrics import codebook_usage, psnr
 from .model import LATENT_TILE, TILE, VQVAE, ModelConfig
@@ -30,25 +41,19 @@ from .transform import encode_indices
 from .weights import round_weights, save_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
+VAL_CROPS = 16
+BOOKKEEPING = ("log_every", "checkpoint_every")  # settings that do not change the weights
+
+__all__ = ["TrainConfig", "train"]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation hyper-parameters; recorded in checkpoints and the model card."""
-
-    steps: int = 20000
-    batch_size: int = 8
-    crop: int = 128
-    lr: float = 3e-4
-    warmup: int = 500
-    clip: float = 0.1
-    beta: float = 0.25
-    dropout_p: float = 0.5
-    dropout_unit: str = "example"
-    rate_lambda: float = 0.0
-    seed: int = 0
-    log_every: int = 250
-    checkpoint_every: int = 500
+def changed_settings(saved: dict, now: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``name=old->new`` for each setting that differs (missing old ones read as default)."""
+    return [
+        f"{k}={saved[k]!r}->{v!r}"
+        for k, v in now.items()
+        if k in saved and k not in ignore and saved[k] != v
+    ]
 
 
 def load_images(folder: str | Path, min_side: int) -> list[torch.Tensor]:
@@ -63,6 +68,23 @@ def load_images(folder: str | Path, min_side: int) -> list[torch.Tensor]:
     if not images:
         raise VQCodecError(f"no images of at least {min_side}x{min_side} pixels in {folder}")
     return images
+
+
+def split_images(
+    data: str | Path, val: str | Path | None, cfg: TrainConfig
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Training and validation images: all of ``data`` and all of ``val``, or without
+    ``val`` the last ``cfg.holdout`` of ``data``'s images (by name) held out."""
+    images = load_images(data, cfg.crop)
+    if val is not None:
+        return images, load_images(val, cfg.crop)
+    held = max(1, round(len(images) * cfg.holdout))
+    if held >= len(images):
+        raise VQCodecError(
+            f"{data} has {len(images)} usable image(s): too few to hold some out for "
+            "validation; pass --val with a folder of validation images"
+        )
+    return images[:-held], images[-held:]
 
 
 def sample_crops(
@@ -173,58 +195,331 @@ def count_tables(
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to a tenth of the peak rate."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    warmup = cfg.warmup_steps()
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, cfg.steps - warmup)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def save_checkpoint(
-    path: Path,
-    step: int,
-    net: VQVAE,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
+# --- one training run ------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """Everything one training run holds: settings, data, network, optimizer, RNG."""
+
+    cfg: TrainConfig
+    net: VQVAE
+    model: torch.nn.Module  # ``net``, or its DistributedDataParallel wrapper
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    images: list[torch.Tensor]
+    val: torch.Tensor
+    device: str
+    rank: int = 0
+    world: int = 1
+    init_from: str | None = None
+    steps_done: int = 0
+    elapsed: float = 0.0
+    resumed_from: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process validates and writes files (rank 0)."""
+        return self.rank == 0
+
+
+def _distributed(device: str) -> tuple[int, int, str]:
+    """(rank, world size, device) under torchrun, joining its process group; else (0, 1, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def setup(
+    data: str | Path,
     cfg: TrainConfig,
-    elapsed: float,
-) -> None:
-    """Write the whole training state to ``path`` (safetensors) atomically."""
-    tensors = {f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}
-    state = opt.state_dict()
+    model_cfg: ModelConfig,
+    device: str = "cpu",
+    val: str | Path | None = None,
+    init_from: str | Path | None = None,
+) -> Run:
+    """Load the images, build the network (grown from ``init_from`` if given) and optimizer."""
+    if cfg.crop % TILE or cfg.crop < TILE:
+        raise VQCodecError(f"crop must be a positive multiple of {TILE}")
+    if cfg.dropout_unit not in ("example", "tile"):
+        raise VQCodecError("dropout_unit must be 'example' or 'tile'")
+    rank, world, device = _distributed(device)
+    if device != "cpu":
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.manual_seed(cfg.seed)
+    train_images, val_images = split_images(data, val, cfg)
+    images = [img.to(device) for img in train_images]
+    val_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    val_crops = sample_crops([v.to(device) for v in val_images], VAL_CROPS, cfg.crop, val_gen)
+    if init_from is not None:
+        from .grow import grow_from
+
+        net = grow_from(init_from, model_cfg, images, cfg, torch.Generator().manual_seed(cfg.seed))
+    else:
+        net = VQVAE(model_cfg)
+    net = net.to(device)
+    model: torch.nn.Module = net
+    if world > 1:  # codebooks are kept equal by the quantizer itself
+        model = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # each rank its own crops
+    return Run(
+        cfg, net, model, opt, gen, images, val_crops, device, rank, world,
+        None if init_from is None else str(init_from),
+    )  # fmt: skip
+
+
+def save_checkpoint(path: Path, run: Run) -> None:
+    """Write the whole training state to ``path`` (safetensors) atomically (rank 0),
+    with every rank's crop generator."""
+    gens = [run.gen.get_state()]
+    if run.world > 1:
+        gens = [torch.empty_like(gens[0]) for _ in range(run.world)]
+        dist.all_gather(gens, run.gen.get_state())
+    if not run.main:
+        return
+    tensors = {f"model.{k}": v.contiguous() for k, v in run.net.state_dict().items()}
+    state = run.opt.state_dict()
     for i, st in state["state"].items():
         for k, v in st.items():
             tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).contiguous()
-    tensors["rng.gen"] = gen.get_state()
+    for r, g in enumerate(gens):
+        tensors[f"rng.gen.{r}"] = g
     meta = {
-        "step": str(step),
-        "elapsed": str(elapsed),
-        "train": json.dumps(asdict(cfg)),
-        "model": net.cfg.to_json(),
+        "step": str(run.steps_done),
+        "elapsed": str(run.elapsed),
+        "train": json.dumps(asdict(run.cfg)),
+        "model": run.net.cfg.to_json(),
         "param_groups": json.dumps(state["param_groups"]),
+        "world": str(run.world),
+        "init_from": run.init_from or "",
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
 
 
-def load_checkpoint(
-    path: Path, net: VQVAE, opt: torch.optim.Optimizer, gen: torch.Generator
-) -> tuple[int, float]:
-    """Restore a checkpoint written by :func:`save_checkpoint`; returns (step, elapsed seconds)."""
+def checkpoint_info(path: str | Path) -> dict | None:
+    """A checkpoint's step and settings (``step``, ``train``, ``model``), or None if absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return {
+            "step": int(meta["step"]),
+            "train": json.loads(meta["train"]),
+            "model": json.loads(meta["model"]),
+            "world": int(meta.get("world", "1")),
+        }
+    except (OSError, KeyError, ValueError) as exc:
+        raise VQCodecError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def resumable(path: str | Path) -> bool:
+    """Whether ``path`` holds a run that stopped before its last step."""
+    info = checkpoint_info(path)
+    return info is not None and info["step"] < info["train"]["steps"]
+
+
+def resume(run: Run, path: Path, force: bool = False, say: Callable[[str], None] = print) -> None:
+    """Restore the checkpoint at ``path`` into ``run`` if it exists.
+
+    A checkpoint made with other settings is refused, naming them, unless ``force``;
+    one made for another architecture or number of ranks is always refused.
+    """
+    info = checkpoint_info(path)
+    if info is None:
+        return
+    arch = changed_settings(info["model"], json.loads(run.net.cfg.to_json()))
+    if arch or set(info["model"]) != set(json.loads(run.net.cfg.to_json())):
+        raise VQCodecError(
+            f"checkpoint {path} was made for another architecture"
+            + (f" ({', '.join(arch)})" if arch else "")
+        )
+    if info["world"] != run.world:
+        raise VQCodecError(
+            f"checkpoint {path} was made by {info['world']} rank(s), not {run.world}"
+        )
+    changed = changed_settings(info["train"], asdict(run.cfg), BOOKKEEPING)
+    if changed and not force:
+        raise VQCodecError(
+            f"checkpoint {path} was made with other settings: {', '.join(changed)}; "
+            "run with the old values, pass --force to continue with the new ones, "
+            "or use another --checkpoint"
+        )
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta.get("model") != net.cfg.to_json():
-        raise VQCodecError(f"checkpoint {path} was made for another architecture")
-    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    run.net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     opt_state: dict = {"state": {}, "param_groups": json.loads(meta["param_groups"])}
     for k, v in tensors.items():
         if k.startswith("opt."):
             _, i, name = k.split(".", 2)
             opt_state["state"].setdefault(int(i), {})[name] = v
-    opt.load_state_dict(opt_state)
-    gen.set_state(tensors["rng.gen"])
-    return int(meta["step"]), float(meta["elapsed"])
+    run.opt.load_state_dict(opt_state)
+    run.gen.set_state(tensors.get(f"rng.gen.{run.rank}", tensors.get("rng.gen")))
+    run.steps_done = run.resumed_from = int(meta["step"])
+    run.elapsed = float(meta["elapsed"])
+    if run.main:
+        say(
+            f"resuming from step {run.steps_done}" + (f" ({', '.join(changed)})" if changed else "")
+        )
+
+
+def train_step(run: Run, step: int) -> tuple[float, float, float]:
+    """One optimizer step at ``step``: returns (mse, commitment, gradient norm)."""
+    cfg, net = run.cfg, run.net
+    for group in run.opt.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    x = sample_crops(run.images, cfg.batch_size, cfg.crop, run.gen)
+    active = sample_levels(cfg, net.cfg.stages, run.gen).to(run.device)
+    lam = None
+    if cfg.rate_lambda > 0:
+        lam = (torch.rand(cfg.batch_size, generator=run.gen) * cfg.rate_lambda).to(run.device)
+    x_hat, commitment, _ = run.model(x, active, run.gen, lam)
+    mse = (x_hat - x).pow(2).mean()
+    loss = mse + cfg.beta * commitment
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+    if torch.isfinite(grad_norm):
+        run.opt.step()
+    return mse.item(), commitment.item(), grad_norm.item()
+
+
+def log_record(run: Run, step: int, window: list[tuple[float, float, float]]) -> dict:
+    """One log line: means of the steps since the last one, and validation."""
+    m = np.mean(window, axis=0)
+    return {
+        "step": run.steps_done,
+        "seconds": round(run.elapsed, 1),
+        "lr": lr_at(step, run.cfg),
+        "train_mse": float(m[0]),
+        "train_psnr": round(10 * math.log10(1 / max(float(m[0]), 1e-10)), 2),
+        "commitment": float(m[1]),
+        "grad_norm": float(m[2]),
+        "val": validate(run.net, run.val),
+    }
+
+
+def _agree(run: Run, flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (so all ranks stop at the same step)."""
+    if run.world == 1:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def fit(
+    run: Run,
+    checkpoint: Path | None = None,
+    log: str | Path | None = None,
+    progress: Callable | None = None,
+    time_limit: float | None = None,
+) -> None:
+    """Train from ``run.steps_done`` to ``cfg.steps``, or until ``time_limit`` seconds pass
+    (then checkpointed, so the same call resumes); logs and checkpoints on rank 0."""
+    cfg = run.cfg
+    log_file = open(log, "a") if log and run.main else None
+    steps = range(run.steps_done, cfg.steps)
+    bar = (
+        progress(steps, initial=run.steps_done, total=cfg.steps) if progress and run.main else steps
+    )
+    run.net.train()
+    t0 = time.perf_counter() - run.elapsed
+    stop_at = time.perf_counter() + time_limit if time_limit else math.inf
+    window: list[tuple[float, float, float]] = []
+    try:
+        for step in bar:
+            window.append(train_step(run, step))
+            run.steps_done = step + 1
+            run.elapsed = time.perf_counter() - t0
+            if run.main and (run.steps_done % cfg.log_every == 0 or run.steps_done == cfg.steps):
+                record = log_record(run, step, window)
+                if log_file:
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(psnr=record["train_psnr"], val=record["val"]["psnr"][-1])
+            if run.main and run.steps_done % cfg.log_every == 0:
+                window.clear()
+            out_of_time = _agree(run, time.perf_counter() > stop_at)
+            if checkpoint is not None and (
+                run.steps_done % cfg.checkpoint_every == 0
+                or run.steps_done == cfg.steps
+                or out_of_time
+            ):
+                save_checkpoint(checkpoint, run)
+            if out_of_time:
+                break
+    finally:
+        if log_file:
+            log_file.close()
+    run.elapsed = time.perf_counter() - t0
+
+
+def weights_digest(net: VQVAE) -> str:
+    """SHA-256 of every tensor of ``net`` (parameters and buffers), in state-dict order."""
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_replicas(run: Run) -> None:
+    """Raise if the ranks do not hold bit-identical weights and codebooks."""
+    if run.world == 1:
+        return
+    mine = weights_digest(run.net)
+    digests: list = [None] * run.world
+    dist.all_gather_object(digests, mine)
+    if len(set(digests)) != 1:
+        raise VQCodecError(f"ranks ended with different weights: {digests}")
+
+
+def finish(run: Run, out: str | Path, name: str, data: str | Path) -> dict:
+    """Round to the stored precision, count the entropy tables and write the model (rank 0)."""
+    check_replicas(run)
+    card = {
+        "train": asdict(run.cfg),
+        "data": str(data),
+        "images": len(run.images),
+        "steps_done": run.steps_done,
+        "resumed_from": run.resumed_from,
+        "init_from": run.init_from,
+        "wall_seconds": round(run.elapsed, 1),
+        "threads": torch.get_num_threads(),
+        "ranks": run.world,
+        "device": torch.cuda.get_device_name() if run.device != "cpu" else "cpu",
+    }
+    if run.main:
+        round_weights(run.net)
+        counts, context_counts, left_counts = count_tables(run.net, run.images, run.device)
+        card["final_val"] = validate(run.net, run.val)
+        save_model(out, name, run.net, counts, card, context_counts, left_counts)
+    return card
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def train(
@@ -238,101 +533,28 @@ def train(
     progress: Callable | None = None,
     device: str = "cpu",
     time_limit: float | None = None,
+    val: str | Path | None = None,
+    init_from: str | Path | None = None,
+    force: bool = False,
+    say: Callable[[str], None] = _stderr,
 ) -> dict:
     """Train a model on the images in ``data`` and write it to ``out``; returns its card.
 
     ``checkpoint`` is written every ``cfg.checkpoint_every`` steps and, if it exists
-    when training starts, resumed from. ``log`` receives one JSON line per log step.
-    ``progress`` wraps the step range (for example ``tqdm``'s constructor).
-    ``device`` is ``cpu`` or ``cuda``; seeded runs repeat exactly on the same device.
-    ``time_limit`` (seconds) stops early, checkpointed, and still writes the model; the
-    card then records the step reached (a short run to compare designs, not to ship).
+    when training starts, resumed from ("resuming from step N" goes to ``say``); a
+    checkpoint made with other settings is refused unless ``force``. ``log`` receives
+    one JSON line per log step. ``progress`` wraps the step range (for example
+    ``tqdm``'s constructor). ``device`` is ``cpu`` or ``cuda``; seeded runs repeat
+    exactly on the same device. ``time_limit`` (seconds) stops early, checkpointed, and
+    still writes the model; the card then records the step reached, and the same call
+    resumes. Validation uses the images in ``val``, or those ``cfg.holdout`` holds out.
+    ``init_from`` (a model name or file) starts from that model grown to ``model_cfg``
+    (:mod:`vqcodec.grow`).
     """
     cfg, model_cfg = cfg or TrainConfig(), model_cfg or ModelConfig()
-    if cfg.crop % TILE or cfg.crop < TILE:
-        raise VQCodecError(f"crop must be a positive multiple of {TILE}")
-    if cfg.dropout_unit not in ("example", "tile"):
-        raise VQCodecError("dropout_unit must be 'example' or 'tile'")
-    if device != "cpu":
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    images = [img.to(device) for img in load_images(data, cfg.crop)]
-    val = sample_crops(images, 16, cfg.crop, torch.Generator().manual_seed(cfg.seed + 1))
-    net = VQVAE(model_cfg).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    run = setup(data, cfg, model_cfg, device, val, init_from)
     ckpt = Path(checkpoint) if checkpoint else None
-    start, elapsed = 0, 0.0
-    if ckpt is not None and ckpt.exists():
-        start, elapsed = load_checkpoint(ckpt, net, opt, gen)
-    log_file = open(log, "a") if log else None
-    steps = range(start, cfg.steps)
-    bar = progress(steps, initial=start, total=cfg.steps) if progress else steps
-    net.train()
-    t0 = time.perf_counter() - elapsed
-    stop_at = time.perf_counter() + time_limit if time_limit else math.inf
-    done = start
-    window = []
-    try:
-        for step in bar:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
-            x = sample_crops(images, cfg.batch_size, cfg.crop, gen)
-            active = sample_levels(cfg, model_cfg.stages, gen).to(device)
-            lam = None
-            if cfg.rate_lambda > 0:
-                lam = (torch.rand(cfg.batch_size, generator=gen) * cfg.rate_lambda).to(device)
-            x_hat, commitment, idx = net(x, active, gen, lam)
-            mse = (x_hat - x).pow(2).mean()
-            loss = mse + cfg.beta * commitment
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-            if torch.isfinite(grad_norm):
-                opt.step()
-            window.append((mse.item(), commitment.item(), grad_norm.item()))
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                m = np.mean(window, axis=0)
-                record = {
-                    "step": done,
-                    "seconds": round(time.perf_counter() - t0, 1),
-                    "lr": lr_at(step, cfg),
-                    "train_mse": float(m[0]),
-                    "train_psnr": round(10 * math.log10(1 / max(float(m[0]), 1e-10)), 2),
-                    "commitment": float(m[1]),
-                    "grad_norm": float(m[2]),
-                    "val": validate(net, val),
-                }
-                window.clear()
-                if log_file:
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(psnr=record["train_psnr"], val=record["val"]["psnr"][-1])
-            out_of_time = time.perf_counter() > stop_at
-            if ckpt is not None and (
-                done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time
-            ):
-                save_checkpoint(ckpt, done, net, opt, gen, cfg, time.perf_counter() - t0)
-            if out_of_time:
-                break
-    finally:
-        if log_file:
-            log_file.close()
-    seconds = time.perf_counter() - t0
-    round_weights(net)
-    counts, context_counts, left_counts = count_tables(net, images, device)
-    card = {
-        "train": asdict(cfg),
-        "data": str(data),
-        "images": len(images),
-        "steps_done": done,
-        "wall_seconds": round(seconds, 1),
-        "threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name() if device != "cpu" else "cpu",
-        "final_val": validate(net, val),
-    }
-    save_model(out, name, net, counts, card, context_counts, left_counts)
-    return card
+    if ckpt is not None:
+        resume(run, ckpt, force, say)
+    fit(run, ckpt, log, progress, time_limit)
+    return finish(run, out, name, data)
