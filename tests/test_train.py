@@ -268,3 +268,51 @@ def test_api_resume_says_so_and_refuses_changes(folder, tmp_path):
     card = train(folder, tmp_path / "a.st", "t", cfg, TINY, checkpoint=ckpt, say=said.append)
     assert said == ["resuming from step 1"] and card["steps_done"] == 3
     assert card["resumed_from"] == 1 and not resumable(ckpt)
+
+
+def test_outlier_gradients_are_clipped_at_a_multiple_of_their_running_mean(folder, tmp_path):
+    from vqcodec.train import clip_limit, setup, train_step
+
+    cfg = TrainConfig(steps=3, batch_size=2, crop=32, clip=0.1, spike=4.0)
+    run = setup(folder, cfg, TINY)
+    assert clip_limit(run) == 0.1  # no history yet
+    run.grad_mean = 0.01
+    assert clip_limit(run) == pytest.approx(0.04)
+    with torch.no_grad():  # an outlier: the decoder's output scaled up 1000x
+        run.net.decoder[-1].weight.mul_(1000)
+    mse, _, norm, limit = train_step(run, 0)
+    assert norm > 100 * limit and limit == pytest.approx(0.04)
+    assert run.grad_mean == pytest.approx(0.99 * 0.01 + 0.01 * 0.04)
+    assert clip_limit(replace(run, cfg=replace(cfg, spike=0.0))) == 0.1
+    log = tmp_path / "log.jsonl"
+    train(folder, tmp_path / "m.st", "t", replace(cfg, log_every=3), TINY, log=log)
+    record = json.loads(log.read_text())
+    assert {"grad_norm_max", "clipped", "skipped", "replaced"} <= set(record)
+    assert len(record["replaced"]) == TINY.stages
+
+
+def test_a_snapshot_resumes_with_a_new_warm_up(folder, tmp_path):
+    from vqcodec.train import snapshot
+
+    ckpt, snap, said = tmp_path / "c.ckpt", tmp_path / "snap.st", []
+    cfg = TrainConfig(steps=60, batch_size=2, crop=32, warmup=10, log_every=30)
+    train(folder, tmp_path / "a.st", "t", cfg, TINY, checkpoint=ckpt, time_limit=1e-9)
+    snapshot(ckpt, snap)
+    assert snap.stat().st_size < 0.7 * ckpt.stat().st_size
+    with safe_open(str(snap), "pt") as f:
+        assert not any(k.startswith("opt.") for k in f.keys())  # noqa: SIM118
+        assert f.get_tensor("model.decoder.0.weight").dtype == torch.float16
+        assert f.get_tensor("model.quantizer.codebooks").dtype == torch.float32
+    card = train(folder, tmp_path / "b.st", "t", cfg, TINY, checkpoint=snap, say=said.append)
+    assert said == ["resuming from step 1 (no optimizer state: re-warm-up over 3 steps)"]
+    assert card["steps_done"] == 60
+    assert lr_at(5, cfg, rewarm_from=4) == pytest.approx(lr_at(5, cfg) * 2 / 3)
+    assert lr_at(30, cfg, rewarm_from=4) == lr_at(30, cfg)
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(folder, tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=2, crop=32, bf16=True, log_every=2)
+    train(folder, tmp_path / "a.st", "t", cfg, TINY)
+    model = load_model(tmp_path / "a.st")
+    assert model.card["train"]["bf16"] and model.net.quantizer.codebooks.dtype == torch.float32
+    assert np.isfinite(model.card["final_val"]["psnr"]).all()

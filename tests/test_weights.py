@@ -12,7 +12,9 @@ from vqcodec import ModelMismatchError, VQCodecError
 from vqcodec.model import VQVAE, ModelConfig
 from vqcodec.weights import load_model, save_model
 
-TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
+TINY = ModelConfig(
+    channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16, enc_blocks=1, dec_blocks=1
+)
 
 
 @pytest.fixture

