@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -59,6 +60,7 @@ def _worker(rank: int, folder: Path, tmp: Path, port: int) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # spawns processes
 def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     mp.spawn(_worker, (_folder(tmp_path), tmp_path, _free_port()), nprocs=2)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
@@ -69,6 +71,7 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]  # rank 0 alone logs
 
 
+@pytest.mark.slow  # spawns processes
 def test_torchrun_trains_and_resumes(tmp_path):
     out = tmp_path / "m.safetensors"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
