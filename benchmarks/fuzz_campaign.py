@@ -1,101 +1,115 @@
-"""A long mutation-fuzzing campaign against the .vqc decoder (outside CI).
+"""A long coverage-guided fuzzing campaign (atheris) against every decoder layer, outside CI.
 
-Every input must end as an image or a vqcodec.VQCodecError, within a time bound,
-with peak memory bounded by the pixel limit. Anything else is saved for replay.
+Runs each target of tests/fuzz/targets.py for its share of the inputs on one thread,
+from the committed seeds plus the corpus earlier campaigns grew (kept outside the repo),
+and writes inputs, rate, edge coverage (libFuzzer's ``cov``/``ft``) and crashes per target.
+Every crash file is copied into tests/fuzz/corpus/<target>/ as crash-*, where
+tests/test_fuzz.py replays it.
 
-    python benchmarks/fuzz_campaign.py --minutes 10 --out benchmarks/results/fuzz.json
+    python benchmarks/fuzz_campaign.py --inputs 1000000 --out benchmarks/results/fuzz-campaign.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import re
+import shutil
+import subprocess
 import sys
 import time
-import traceback
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-
-from mutations import mutate  # noqa: E402
-
-import vqcodec  # noqa: E402
-
-LIMIT = 1 << 20
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ROOT / "tests" / "fuzz" / "targets.py"
+SEEDS = ROOT / "tests" / "fuzz" / "corpus"
+# share of the inputs per target: the cheap layers get most (a full decode runs the network)
+SHARES = {"container": 0.55, "streams": 0.15, "depths": 0.15, "model": 0.05, "decode": 0.10}
 
 
-def seeds() -> list[bytes]:
-    """Valid files of several sizes, modes and qualities, plus the version-2 and -3
-    (per-tile and per-position depth) test vectors."""
-    rng = np.random.default_rng(0)
-    out = []
-    for h, w, c, q in [
-        (48, 64, 3, 1),
-        (40, 33, 3, 8),
-        (17, 20, 1, 3),
-        (64, 40, 4, 2),
-        (1, 1, 3, 1),
-        (30, 70, 2, 4),
-    ]:
-        img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
-        out.append(vqcodec.compress(img, q))
-    vectors = Path(__file__).parent.parent / "formats" / "vectors"
-    out += [p.read_bytes() for p in sorted(vectors.glob("*-depth-*-q*.vqc"))]
-    out += [p.read_bytes() for p in sorted(vectors.glob("*-positions-*-q*.vqc"))]
-    return out
+def run_target(name: str, runs: int, work: Path, seconds: int) -> dict:
+    """Fuzz one target for ``runs`` inputs (or ``seconds``); its final libFuzzer stats."""
+    corpus, crashes = work / "corpus" / name, work / "crashes" / name
+    corpus.mkdir(parents=True, exist_ok=True)
+    crashes.mkdir(parents=True, exist_ok=True)
+    log = work / f"{name}.log"
+    start = time.monotonic()
+    with open(log, "w") as f:
+        rc = subprocess.call(
+            [
+                sys.executable,
+                str(TARGETS),
+                name,
+                str(corpus),
+                str(SEEDS / name),
+                f"-runs={runs}",
+                f"-max_total_time={seconds}",
+                "-timeout=30",
+                "-rss_limit_mb=3000",
+                "-print_final_stats=1",
+                "-print_pcs=0",
+                f"-artifact_prefix={crashes}/",
+            ],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+        )
+    wall = time.monotonic() - start
+    text = log.read_text(errors="replace")
+    stats = dict(re.findall(r"stat::(\w+):\s+(\d+)", text))
+    status = re.findall(r"#\d+\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)", text)
+    cov, ft, corp = (int(v) for v in status[-1]) if status else (0, 0, 0)
+    found = sorted(p for p in crashes.iterdir() if p.is_file())
+    for p in found:
+        shutil.copy(p, SEEDS / name / f"crash-{p.name.split('-')[-1][:16]}")
+    executed = int(stats.get("number_of_executed_units", 0))
+    return {
+        "inputs": executed,
+        "wall_seconds": round(wall, 1),
+        "inputs_per_second": round(executed / wall, 1) if wall else 0.0,
+        "edges_covered": cov,
+        "features": ft,
+        "corpus_size": corp,
+        "peak_rss_mb": int(stats.get("peak_rss_mb", 0)),
+        "exit_code": rc,
+        "crashes": [p.name for p in found],
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--inputs", type=int, default=1_000_000, help="Total over all targets.")
+    ap.add_argument("--hours", type=float, default=2.0, help="Time cap over all targets.")
+    ap.add_argument("--targets", default=",".join(SHARES))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/vqcodec-fuzz"))
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"))
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    valid = seeds()
-    outcomes: Counter[str] = Counter()
-    slowest, total_time, crashes = 0.0, 0.0, []
-    end = time.monotonic() + 60 * args.minutes
-    while time.monotonic() < end:
-        data = valid[int(rng.integers(len(valid)))]
-        for _ in range(int(rng.integers(1, 4))):
-            data = mutate(data, rng) if data else data
-        t0 = time.monotonic()
-        try:
-            img = vqcodec.decompress(data, max_pixels=LIMIT)
-            outcomes["image"] += 1
-            assert img.width * img.height <= LIMIT
-        except vqcodec.VQCodecError as exc:
-            outcomes[f"error: {type(exc).__name__}"] += 1
-        except Exception:
-            outcomes["crash"] += 1
-            args.crashes.mkdir(exist_ok=True)
-            path = args.crashes / f"crash-{len(crashes)}.vqc"
-            path.write_bytes(data)
-            crashes.append({"file": str(path), "traceback": traceback.format_exc()})
-        dt = time.monotonic() - t0
-        slowest, total_time = max(slowest, dt), total_time + dt
-    n = sum(outcomes.values())
-    result = {
-        "inputs": n,
-        "outcomes": dict(outcomes),
-        "minutes": args.minutes,
-        "mean_ms_per_input": 1000 * total_time / max(n, 1),
-        "slowest_ms": 1000 * slowest,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "pixel_limit": LIMIT,
-        "crashes": crashes,
+    names = args.targets.split(",")
+    share = sum(SHARES[n] for n in names)
+    results = {}
+    for name in names:
+        part = SHARES[name] / share
+        results[name] = run_target(
+            name, int(args.inputs * part), args.work, int(args.hours * 3600 * part)
+        )
+        print(name, json.dumps(results[name]), flush=True)
+    total = sum(r["inputs"] for r in results.values())
+    wall = sum(r["wall_seconds"] for r in results.values())
+    summary = {
+        "tool": "atheris (libFuzzer), vqcodec modules instrumented, 1 thread",
+        "command": " ".join(sys.argv),
+        "inputs": total,
+        "wall_seconds": round(wall, 1),
+        "inputs_per_second": round(total / wall, 1) if wall else 0.0,
+        "crashes": sum(len(r["crashes"]) for r in results.values()),
+        "targets": results,
     }
-    print(json.dumps({k: v for k, v in result.items() if k != "crashes"}, indent=1))
+    print(json.dumps(summary, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
-    sys.exit(1 if crashes else 0)
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    sys.exit(1 if summary["crashes"] else 0)
 
 
 if __name__ == "__main__":

@@ -82,10 +82,11 @@ def test_corrupt_input_gives_one_line_and_no_output(png, tmp_path, tiny):
 
 
 def test_failed_write_leaves_nothing_behind(png, tmp_path, monkeypatch, tiny):
-    def broken_replace(src, dst):
+    def broken(src, dst, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken)
+    monkeypatch.setattr(os, "link", broken)
     target = tmp_path / "y.vqc"
     assert_clean_error(run("compress", png, target, *tiny), "No space left")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

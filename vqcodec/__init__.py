@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 
 from . import pillow  # noqa: F401  (Image.open and Image.save of .vqc files)
-from .errors import FormatError, ImageError, ModelMismatchError, VQCodecError
+from .errors import FormatError, ImageError, InputError, ModelMismatchError, VQCodecError
+from .version import __version__
 
 _LAZY = {
     "compress": "api",
@@ -22,6 +23,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "__version__",
     "compress",
     "decompress",
     "info",
@@ -31,6 +33,7 @@ __all__ = [
     "VQCodecError",
     "FormatError",
     "ImageError",
+    "InputError",
     "ModelMismatchError",
 ]
 

@@ -3,6 +3,10 @@
 >>> import vqcodec
 >>> data = vqcodec.compress("photo.png", quality=6)
 >>> image = vqcodec.decompress(data)
+
+Every function takes its input as bytes, a path (str or Path) or a binary file object
+(and ``compress`` a PIL image or uint8 array too); anything else, and every other user
+error, raises a :class:`vqcodec.VQCodecError` subclass.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from . import container
+from .fileio import Source, input_cap, read_source
 from .images import ImageLike, to_image, to_pixels
 
 if TYPE_CHECKING:  # codec, registry and weights load torch: compress and decompress
@@ -32,8 +37,8 @@ def compress(
 ) -> bytes:
     """Compress an image to .vqc bytes.
 
-    ``image`` is a PIL image, an ``HxW`` or ``HxWxC`` uint8 array, a path, or the
-    bytes of an image file. ``quality`` runs from 1 (smallest: one residual stage
+    ``image`` is a PIL image, an ``HxW`` or ``HxWxC`` uint8 array, a path, the bytes of
+    an image file or a binary file object. ``quality`` runs from 1 (smallest: one residual stage
     per tile) to the model's stage count (every stage everywhere); in between, each
     32x32 tile, or each 8x8 block where that pays, gets as many stages as pay for their
     bits. ``model`` is a shipped model name or a path to a trained .safetensors file
@@ -50,21 +55,28 @@ def compress(
     return codec.encode(pixels, mode, get_model(model), quality, device, progress, per_position)
 
 
+def _vqc(data: Source, max_pixels: int) -> bytes:
+    """The bytes of a .vqc input, read no further than the pixel limit allows and
+    refused at once if the magic bytes are wrong."""
+    return read_source(data, input_cap(max_pixels), container.MAGIC, ".vqc input")
+
+
 def decompress(
-    data: bytes,
+    data: Source,
     *,
     model: Model | str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode .vqc bytes to a PIL image of the original size and mode.
+    """Decode a .vqc file (bytes, a path or a binary file object) to a PIL image of the
+    original size and mode.
 
     The model is found from the file's header; pass ``model`` to decode with a
     model that is not shipped (it must be the one the file was made with).
     """
     from . import codec
 
-    pixels, mode = codec.decode(data, model, device, max_pixels)
+    pixels, mode = codec.decode(_vqc(data, max_pixels), model, device, max_pixels)
     return to_image(pixels, mode)
 
 
@@ -78,9 +90,11 @@ def _depths(f: container.VQCFile) -> dict | None:
     return {"per": per, "min": int(d.min()), "mean": round(float(d.mean()), 2), "max": int(d.max())}
 
 
-def info(data: bytes) -> dict:
-    """Header fields of a .vqc file, its size and its bits per pixel, without decoding."""
-    f = container.parse(data)
+def info(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dict:
+    """Header fields of a .vqc file (bytes, a path or a binary file object), its size and
+    its bits per pixel, without decoding."""
+    data = _vqc(data, max_pixels)
+    f = container.parse(data, max_pixels)
     return {
         "model": f.model,
         "codebook_version": f.version.hex(),

@@ -88,12 +88,19 @@ def collect(inputs: Sequence[str], suffixes: set[str]) -> list[Path]:
 
 
 def plan(sources: Sequence[Path], outdir: Path | None, suffix: str) -> list[tuple[Path, Path]]:
-    """(source, target) pairs, each target ``outdir`` (or the source's folder) / stem +
-    ``suffix``; two sources with one target name are refused before any work."""
+    """(source, target) pairs, each target ``outdir`` / stem + ``suffix``, or beside the
+    source under :func:`fileio.default_output`'s name (which is never the source's own:
+    ``a.vqc`` -> ``a.vqc.png``); two sources with one target name are refused before any
+    work."""
+    from .fileio import default_output
+
     seen: dict[Path, Path] = {}
     pairs = []
     for source in sources:
-        target = (outdir or source.parent) / (source.stem + suffix)
+        if outdir is None:
+            target = Path(default_output(str(source), suffix))
+        else:
+            target = outdir / (source.stem + suffix)
         if target in seen:
             raise VQCodecError(f"{seen[target]} and {source} would both be written to {target}")
         seen[target] = source

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -13,35 +16,94 @@ import numpy as np
 from .bench.cli import bench
 from .config import ModelConfig, TrainConfig
 from .errors import VQCodecError
-from .fileio import STDIO, check_writable, read_bytes, write_bytes
+from .fileio import STDIO, check_writable, default_output, stdin, write_bytes
+from .version import __version__
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that cleanup (temporary files) runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"vqcodec: warning: {message}", err=True)
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null after it failed, so the interpreter's flush at
+    exit does not print a second error."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 class Group(click.Group):
-    """Turns every :class:`VQCodecError` into a one-line message and exit code 1."""
+    """Turns every :class:`VQCodecError`, and a failure to print (a full disk, a closed
+    pipe), into a one-line message and exit code 1, Ctrl-C and SIGTERM into exit codes 130
+    and 143 (after cleanup), and warnings into one line."""
 
     def invoke(self, ctx: click.Context):
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _warn
+                result = super().invoke(ctx)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            return result
         except VQCodecError as exc:
+            if "standard output" in str(exc):
+                _quiet_stdout()
             click.echo(f"vqcodec: error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # printing to a full disk or a closed pipe
+            _quiet_stdout()
+            click.echo(f"vqcodec: error: cannot write output: {exc.strerror or exc}", err=True)
+            sys.exit(1)
+        except Terminated:
+            click.echo("vqcodec: terminated", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("vqcodec: interrupted", err=True)
             sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def _default_output(source: str, suffix: str) -> str:
-    return STDIO if source == STDIO else str(Path(source).with_suffix(suffix))
+def _check_extension(output: str, wanted: str | None, force: bool) -> None:
+    """Refuse, unless ``force`` (then warn), an output whose extension says another format
+    than the bytes written (``wanted``: the Pillow format name, or None for .vqc)."""
+    from PIL import Image
+
+    if output == STDIO:
+        return
+    suffix = Path(output).suffix.lower()
+    said = "VQC" if suffix == ".vqc" else Image.registered_extensions().get(suffix)
+    if said is None or said == (wanted or "VQC"):
+        return
+    message = f"{output}: its extension says {said} but the content is {wanted or '.vqc'}"
+    if not force:
+        raise VQCodecError(f"{message}; rename it or pass --force")
+    warnings.warn(message, stacklevel=2)
 
 
 DEVICE = click.option(
     "--device", default="cpu", show_default=True, help="Where the network runs: cpu, cuda or auto."
 )
-FORCE = click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+FORCE = click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Overwrite OUTPUT if it exists, or write it despite an extension of another format.",
+)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="vqcodec")
+@click.version_option(__version__, "-V", "--version", prog_name="vqcodec")
 def main() -> None:
     """vqcodec: a learned image codec (VQ-VAE with residual vector quantization).
 
@@ -323,9 +385,10 @@ def compress(
     and folders of images into a folder.
 
     With one INPUT, OUTPUT defaults to INPUT with the suffix .vqc; - writes to stdout.
-    With -o OUTDIR, a folder or more than two inputs, each image becomes OUTDIR/NAME.vqc
-    (beside it without -o), with one progress bar and a summary; a file that fails is
-    reported, the others go on, and the exit code is 1.
+    OUTPUT is never overwritten without --force, and an image extension (photo.png) is
+    refused for it. With -o OUTDIR, a folder or more than two inputs, each image becomes
+    OUTDIR/NAME.vqc (beside it without -o), with one progress bar and a summary; a file
+    that fails is reported, the others go on, and the exit code is 1.
 
     \b
     Examples:
@@ -347,10 +410,11 @@ def compress(
         _run_batch(inputs, output_dir, ".vqc", settings, jobs)
         return
     input, output = single
-    output = output or _default_output(input, ".vqc")
+    output = output or default_output(input, ".vqc")
     check_writable(output, force)
+    _check_extension(output, None, force)
     data = api.compress(
-        read_bytes(input) if input == STDIO else Path(input),
+        stdin() if input == STDIO else Path(input),
         quality,
         model=model,
         device=device,
@@ -394,13 +458,16 @@ def decompress(
     of them into a folder.
 
     The image format follows OUTPUT's extension (any format Pillow writes).
-    With one INPUT, OUTPUT defaults to INPUT with the suffix .png; - writes to stdout.
+    With one INPUT, OUTPUT defaults to INPUT with .png (or the --format's extension)
+    appended, so that photo.vqc becomes photo.vqc.png, never the photo.png it may have been
+    made from; - writes to stdout. OUTPUT is never overwritten without --force, and an
+    extension that contradicts the format (.vqc, or .jpg with --format png) is refused.
     With -o OUTDIR, a folder or more than two inputs, each file becomes OUTDIR/NAME.png
     (or the --format's extension), as for compress.
 
     \b
     Examples:
-      vqcodec decompress photo.vqc               # writes photo.png
+      vqcodec decompress photo.vqc               # writes photo.vqc.png
       vqcodec decompress photo.vqc photo.bmp
       vqcodec decompress - - --format png < photo.vqc > photo.png
       vqcodec decompress out/ -o back/ --format png -j 2
@@ -417,11 +484,14 @@ def decompress(
         _run_batch(inputs, output_dir, extension_for(fmt), settings, jobs)
         return
     input, output = single
-    output = output or _default_output(input, ".png")
+    output = output or default_output(input, extension_for(fmt) if fmt else ".png")
     check_writable(output, force)
     if fmt is None:
         fmt = "PNG" if output == STDIO else format_for(output)
-    image = api.decompress(read_bytes(input), model=model, device=device)
+    fmt = fmt.upper()
+    extension_for(fmt)  # an unknown format is refused before decoding
+    _check_extension(output, fmt, force)
+    image = api.decompress(stdin() if input == STDIO else Path(input), model=model, device=device)
     write_bytes(output, image_bytes(image, fmt), force)
 
 
@@ -437,7 +507,7 @@ def info(input: str, as_json: bool) -> None:
     """
     from . import api
 
-    fields = api.info(read_bytes(input))
+    fields = api.info(stdin() if input == STDIO else Path(input))
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return
@@ -478,10 +548,14 @@ def roundtrip(
 
     source = Path(image) if image else Path(__file__).parent / "samples" / "parrots.png"
     m = get_model(model)
-    pixels, _ = to_pixels(source)
+    with warnings.catch_warnings(record=True) as reduced:
+        warnings.simplefilter("always")
+        pixels, _ = to_pixels(source)
     click.echo(
         f"{source.name}: {pixels.shape[1]}x{pixels.shape[0]}, model {m.name}, device {device}"
     )
+    for w in reduced:
+        click.echo(f"note: {w.message}; PSNR is measured against that 8-bit image")
     click.echo(f"{'quality':>7} {'bytes':>8} {'bpp':>7} {'PSNR dB':>8} {'enc s':>6} {'dec s':>6}")
     for q in qualities or range(1, m.stages + 1):
         t0 = time.perf_counter()

@@ -93,6 +93,13 @@ def latent_grid(width: int, height: int, tile: int, downsample: int) -> tuple[in
     return tile_rows * per_tile, tile_cols * per_tile
 
 
+def padded_pixels(width: int, height: int, tile: int = 32) -> int:
+    """Pixels of the image padded to whole tiles: what the network actually runs over,
+    and what the pixel limit counts."""
+    tile_rows, tile_cols = tile_grid(width, height, tile)
+    return tile_rows * tile_cols * tile * tile
+
+
 def stage_symbols(depths: np.ndarray, stages: int, per_tile: int) -> list[int]:
     """Symbols each stage holds: ``per_tile`` for every tile deeper than the stage."""
     hist = np.bincount(depths.ravel(), minlength=stages + 1)[: stages + 1]

@@ -15,3 +15,7 @@ class ModelMismatchError(VQCodecError):
 
 class ImageError(VQCodecError):
     """An input image cannot be read or is outside the supported limits."""
+
+
+class InputError(VQCodecError):
+    """An argument of a type vqcodec does not take, or an input source it cannot read."""
