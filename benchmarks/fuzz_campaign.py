@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "tests" / "fuzz" / "targets.py"
 SEEDS = ROOT / "tests" / "fuzz" / "corpus"
 # share of the inputs per target: the cheap layers get most (a full decode runs the network)
-SHARES = {"container": 0.55, "streams": 0.15, "depths": 0.15, "model": 0.05, "decode": 0.10}
+SHARES = {"container": 0.7, "streams": 0.12, "depths": 0.1, "model": 0.02, "decode": 0.06}
 
 
 def run_target(name: str, runs: int, work: Path, seconds: int) -> dict:

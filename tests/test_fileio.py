@@ -23,8 +23,15 @@ from vqcodec.cli import main
 ROOT = Path(__file__).parent.parent
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+@pytest.fixture(scope="module")
+def run(tiny_model_path):
+    """The CLI, with compress and decompress using the tiny model."""
+
+    def invoke(*args):
+        extra = ["--model", tiny_model_path] if args[0] in ("compress", "decompress") else []
+        return CliRunner().invoke(main, [str(a) for a in (*args, *extra)])
+
+    return invoke
 
 
 def assert_clean_error(result, text):
@@ -35,8 +42,8 @@ def assert_clean_error(result, text):
 
 
 @pytest.fixture(scope="module")
-def vqc_bytes() -> bytes:
-    return vqcodec.compress(np.full((20, 30, 3), 90, np.uint8), 1)
+def vqc_bytes(tiny_model) -> bytes:
+    return vqcodec.compress(np.full((20, 30, 3), 90, np.uint8), 1, model=tiny_model)
 
 
 def _racer(target: str, payload: bytes, barrier, results) -> None:
@@ -78,7 +85,7 @@ def test_the_target_appearing_after_the_check_is_not_replaced(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late.vqc"]
 
 
-def test_sigterm_during_the_write_leaves_no_temporary_file(tmp_path, vqc_bytes):
+def test_sigterm_during_the_write_leaves_no_temporary_file(tmp_path, vqc_bytes, tiny_model_path):
     src = tmp_path / "x.vqc"
     src.write_bytes(vqc_bytes)
     script = (
@@ -92,7 +99,8 @@ def test_sigterm_during_the_write_leaves_no_temporary_file(tmp_path, vqc_bytes):
         "main(sys.argv[1:])\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, "decompress", str(src), str(tmp_path / "x.png")],
+        [sys.executable, "-c", script, "decompress", str(src), str(tmp_path / "x.png")]
+        + ["--model", str(tiny_model_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -103,7 +111,7 @@ def test_sigterm_during_the_write_leaves_no_temporary_file(tmp_path, vqc_bytes):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.vqc"]
 
 
-def test_a_dangling_symlink_is_not_replaced_without_force(tmp_path, vqc_bytes):
+def test_a_dangling_symlink_is_not_replaced_without_force(tmp_path, vqc_bytes, run):
     src = tmp_path / "x.vqc"
     src.write_bytes(vqc_bytes)
     link = tmp_path / "link.png"
@@ -117,7 +125,7 @@ def test_a_dangling_symlink_is_not_replaced_without_force(tmp_path, vqc_bytes):
     assert Image.open(link).size == (30, 20)
 
 
-def test_a_directory_name_as_output_is_an_error(tmp_path, vqc_bytes):
+def test_a_directory_name_as_output_is_an_error(tmp_path, vqc_bytes, run):
     src = tmp_path / "x.vqc"
     src.write_bytes(vqc_bytes)
     assert_clean_error(run("decompress", src, f"{tmp_path}/newdir/"), "is a directory")
@@ -129,7 +137,7 @@ def test_a_directory_name_as_output_is_an_error(tmp_path, vqc_bytes):
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
-def test_outputs_follow_the_umask(tmp_path, vqc_bytes, umask, mode):
+def test_outputs_follow_the_umask(tmp_path, vqc_bytes, umask, mode, run):
     previous = os.umask(umask)
     try:
         fileio.write_bytes(str(tmp_path / "o.vqc"), vqc_bytes, force=False)
@@ -141,7 +149,7 @@ def test_outputs_follow_the_umask(tmp_path, vqc_bytes, umask, mode):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 
-def test_default_names_never_collide_with_the_input(tmp_path):
+def test_default_names_never_collide_with_the_input(tmp_path, run):
     photo = tmp_path / "kodim23.png"
     Image.new("RGB", (24, 16), (10, 120, 200)).save(photo)
     original = photo.read_bytes()
@@ -155,7 +163,7 @@ def test_default_names_never_collide_with_the_input(tmp_path):
     assert fileio.default_output("-", ".png") == "-"
 
 
-def test_extensions_that_contradict_the_content_are_refused(tmp_path, vqc_bytes):
+def test_extensions_that_contradict_the_content_are_refused(tmp_path, vqc_bytes, run):
     photo = tmp_path / "a.png"
     Image.new("RGB", (8, 8)).save(photo)
     victim = tmp_path / "victim.png"
@@ -174,10 +182,13 @@ def test_extensions_that_contradict_the_content_are_refused(tmp_path, vqc_bytes)
     assert run("decompress", src, tmp_path / "y.jpg").exit_code == 0
 
 
-def test_stdout_errors_are_one_line(tmp_path, vqc_bytes):
+def test_stdout_errors_are_one_line(tmp_path, vqc_bytes, tiny_model_path):
     src = tmp_path / "x.vqc"
     src.write_bytes(vqc_bytes)
-    for args in (["decompress", str(src), "-"], ["info", str(src)]):
+    for args in (
+        ["decompress", str(src), "-", "--model", str(tiny_model_path)],
+        ["info", str(src)],
+    ):
         out = subprocess.run(
             f"{sys.executable} -m vqcodec {' '.join(args)} > /dev/full",
             shell=True,
@@ -191,7 +202,7 @@ def test_stdout_errors_are_one_line(tmp_path, vqc_bytes):
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_version():
+def test_version(run):
     from vqcodec.version import __version__
 
     assert vqcodec.__version__ == __version__
