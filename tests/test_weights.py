@@ -228,3 +228,43 @@ def test_model_argument_of_the_wrong_type_is_a_vqcodec_error():
 
     with pytest.raises(VQCodecError, match="model must be"):
         get_model(42)
+
+
+def test_a_tampered_installed_model_file_is_refused(tmp_path, monkeypatch):
+    """The installed file itself replaced by one with other decoder weights (codebooks and
+    tables intact, so its fingerprint still matches)."""
+    from vqcodec import registry
+
+    def nudge(t):
+        t["decoder.0.bias"][0] += 1
+
+    source = registry.MODELS_DIR / "vqcodec-base-v1.safetensors"
+    _rewrite(source, tmp_path, name="vqcodec-base-v1.safetensors", tensor_update=nudge)
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    registry._load_shipped.cache_clear()
+    try:
+        with pytest.raises(ModelMismatchError, match="weights digest .* vqcodec-base-v1"):
+            registry.get_model("vqcodec-base-v1")
+    finally:
+        registry._load_shipped.cache_clear()
+
+
+def test_crafted_models_are_one_line_errors_on_the_command_line(saved, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from vqcodec.cli import main
+
+    huge = '{"channels": [8, 8, 8], "codebook_size": 65536, "latent_dim": 4, "stages": 255}'
+    crafted = {
+        "the architecture needs": {"config": huge},
+        "non-finite number Infinity": {"config": huge.replace("255", "Infinity")},
+        "invalid model name": {"name": "../../etc/x"},
+    }
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    for i, (text, meta) in enumerate(crafted.items()):
+        bad = _rewrite(saved[0], tmp_path, name=f"bad{i}.safetensors", meta_update=meta)
+        result = CliRunner().invoke(main, ["compress", str(photo), "--model", str(bad)])
+        assert result.exit_code == 1 and text in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
