@@ -48,7 +48,7 @@ def test_decoder_sees_exactly_the_codes_and_encoder_gets_reconstruction_gradient
 
 def test_ema_moves_codes_toward_their_inputs_and_ignores_dropped_levels():
     gen = torch.Generator().manual_seed(0)
-    vq = ResidualVQ(stages=2, size=4, dim=2, decay=0.5, dead_threshold=0.0)
+    vq = ResidualVQ(stages=2, size=4, dim=2, decay=0.5, dead_share=0.0)
     vq.initialized.fill_(True)
     vq.codebooks.copy_(torch.tensor([[[0.0, 0], [10, 0], [0, 10], [10, 10]]] * 2))
     vq.ema_sum.copy_(vq.codebooks)
@@ -62,7 +62,7 @@ def test_ema_moves_codes_toward_their_inputs_and_ignores_dropped_levels():
 
 def test_dead_codes_are_replaced_by_inputs():
     gen = torch.Generator().manual_seed(0)
-    vq = ResidualVQ(stages=1, size=4, dim=2, dead_threshold=1.0)
+    vq = ResidualVQ(stages=1, size=4, dim=2, dead_share=0.25)
     vq.initialized.fill_(True)
     vq.codebooks.copy_(torch.tensor([[[0.0, 0], [100, 0], [0, 100], [100, 100]]]))
     z = torch.randn(64, 2) * 0.1
@@ -125,3 +125,11 @@ def test_config_json_keeps_older_files_readable():
     untiled = ModelConfig(tiled_encoder=False)
     assert ModelConfig.from_json(untiled.to_json()) == untiled
     assert ModelConfig.from_json(ModelConfig().to_json()).tiled_encoder
+
+
+def test_dead_code_threshold_is_a_share_of_the_rows_per_step():
+    vq = ResidualVQ(stages=1, size=4, dim=2)
+    vq.ema_count.copy_(torch.tensor([[3000.0, 900, 100, 96]]))  # 4096 rows per step
+    assert vq.dead_threshold(0) == 4096 / 4 / 64
+    vq.ema_count.div_(8)  # an eighth of the batch: an eighth of the threshold
+    assert vq.dead_threshold(0) == 512 / 4 / 64

@@ -3,10 +3,15 @@
 The grown model reconstructs exactly what the old one did from the same number of
 stages, so training continues from the old quality instead of from scratch:
 
-- a wider latent (``latent_dim``): the encoder gets new output channels, scaled to the
-  old latents' size; the decoder's new input weights are zero, so it ignores them at
-  first; the old codebooks get zeros in the new dimensions, which adds the same
-  distance to every code, so every code choice stays the same;
+- a wider latent (``latent_dim``): the encoder gets new output channels at a hundredth
+  of the old latents' size; the decoder's new input weights are zero, so it ignores
+  them at first; the old codebooks get zeros in the new dimensions, which adds the same
+  distance to every code, so every code choice stays the same. (At the old latents'
+  size the new values would steer code choices as soon as the EMA gives the codes
+  values in the new dimensions, which the decoder does not use yet: measured on
+  vqcodec-base-v2 grown to 64 dimensions, 12-stage validation PSNR fell from 31.05 to
+  26.95 dB in 10 steps at a learning rate of zero. Adam's updates do not depend on the
+  gradient's scale, so small new values grow as fast as training finds them useful);
 - more stages: the new codebooks are k-means centres of the residuals the old stages
   leave on training crops (in all dimensions, so they are where the new channels
   first carry information);
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 KMEANS_ITERS = 20
+NEW_SCALE = 0.01  # new latent channels start at this fraction of the old ones' RMS
 SAMPLE_CROPS = 32
 
 
@@ -94,13 +100,12 @@ def grow(
     nd[0].weight[:, :d_old] = od[0].weight
     nd[0].bias.copy_(od[0].bias)
     last = ne[-1]
-    if cfg.latent_dim > d_old:  # new channels at the old latents' scale
+    if cfg.latent_dim > d_old:  # new channels at NEW_SCALE of the old latents' size
         net.encoder[-1].weight[:d_old] = oe[-1].weight
         net.encoder[-1].bias[:d_old] = oe[-1].bias
         z = net.encode(crops)
-        scale = z[:, :d_old].pow(2).mean().sqrt() / z[:, d_old:].pow(2).mean().sqrt().clamp(
-            min=1e-12
-        )
+        rms = z[:, :d_old].pow(2).mean().sqrt(), z[:, d_old:].pow(2).mean().sqrt()
+        scale = NEW_SCALE * rms[0] / rms[1].clamp(min=1e-12)
         last.weight[d_old:] *= scale
         last.bias[d_old:] *= scale
     else:
@@ -119,7 +124,8 @@ def grow(
         residual -= q.codebooks[s][idx]
         share = torch.bincount(idx, minlength=cfg.codebook_size).float() / len(idx)
         reach = 1.0 if active_fraction is None else active_fraction[s]
-        q.ema_count[s] = (share * rows * reach).clamp(min=q.dead_threshold)
+        q.ema_count[s] = share * rows * reach
+        q.ema_count[s].clamp_(min=q.dead_threshold(s))
     q.ema_sum.copy_(q.codebooks * q.ema_count[:, :, None])
     q.initialized.fill_(True)
     return net
