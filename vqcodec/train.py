@@ -256,8 +256,10 @@ def setup(
     device: str = "cpu",
     val: str | Path | None = None,
     init_from: str | Path | None = None,
+    grow: bool = True,
 ) -> Run:
-    """Load the images, build the network (grown from ``init_from`` if given) and optimizer."""
+    """Load the images, build the network (grown from ``init_from`` if given and ``grow``:
+    a run about to resume skips the growth, which its checkpoint overwrites) and optimizer."""
     if cfg.crop % TILE or cfg.crop < TILE:
         raise VQCodecError(f"crop must be a positive multiple of {TILE}")
     if cfg.dropout_unit not in ("example", "tile"):
@@ -271,7 +273,7 @@ def setup(
     images = [img.to(device) for img in train_images]
     val_gen = torch.Generator().manual_seed(cfg.seed + 1)
     val_crops = sample_crops([v.to(device) for v in val_images], VAL_CROPS, cfg.crop, val_gen)
-    if init_from is not None:
+    if init_from is not None and grow:
         from .grow import grow_from
 
         net = grow_from(init_from, model_cfg, images, cfg, torch.Generator().manual_seed(cfg.seed))
@@ -624,8 +626,10 @@ def train(
     (:mod:`vqcodec.grow`).
     """
     cfg, model_cfg = cfg or TrainConfig(), model_cfg or ModelConfig()
-    run = setup(data, cfg, model_cfg, device, val, init_from)
     ckpt = Path(checkpoint) if checkpoint else None
+    run = setup(
+        data, cfg, model_cfg, device, val, init_from, grow=ckpt is None or not ckpt.exists()
+    )
     if ckpt is not None:
         resume(run, ckpt, force, say)
     fit(run, ckpt, log, progress, time_limit)
