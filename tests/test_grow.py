@@ -118,6 +118,7 @@ def test_cli_init_from_grows_a_saved_model_and_trains_it(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(out)
     assert model.net.cfg.latent_dim == 8 and model.card["init_from"] == str(path)
-    bad = CliRunner().invoke(main, [*args, "--channels", "8,8,9", "--force"])
+    other = [a if a != str(out) else str(tmp_path / "other.safetensors") for a in args]
+    bad = CliRunner().invoke(main, [*other, "--channels", "8,8,9"])
     assert bad.exit_code == 1 and "cannot grow the model: channels" in bad.stderr
     assert TrainConfig().crop == 256
