@@ -47,7 +47,10 @@ class Group(click.Group):
     and 143 (after cleanup), and warnings into one line."""
 
     def invoke(self, ctx: click.Context):
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            previous = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = None
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _warn
@@ -71,7 +74,8 @@ class Group(click.Group):
             click.echo("vqcodec: interrupted", err=True)
             sys.exit(130)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def _check_extension(output: str, wanted: str | None, force: bool) -> None:

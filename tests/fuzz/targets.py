@@ -219,7 +219,8 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["vqcodec"]):
-        import vqcodec  # noqa: F401
+        import vqcodec.api  # noqa: F401
+        import vqcodec.codec  # noqa: F401
         import vqcodec.depthcode  # noqa: F401
         import vqcodec.weights  # noqa: F401
 
