@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "tests" / "fuzz" / "targets.py"
 SEEDS = ROOT / "tests" / "fuzz" / "corpus"
 # share of the inputs per target: the cheap layers get most (a full decode runs the network)
-SHARES = {"container": 0.8, "streams": 0.08, "depths": 0.07, "model": 0.015, "decode": 0.035}
+SHARES = {"container": 0.85, "streams": 0.06, "depths": 0.05, "model": 0.015, "decode": 0.025}
 
 
 def run_target(name: str, runs: int, work: Path, seconds: int) -> dict:
