@@ -93,7 +93,7 @@ def evaluate(folder: Path, model_name: str | None, device: str) -> dict:
         )
     return {
         "model": model.name,
-        "codebook_version": model.version,
+        "codebook_fingerprint": model.fingerprint.hex(),
         "folder": str(folder),
         "images": len(files),
         "device": device,

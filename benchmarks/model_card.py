@@ -64,7 +64,7 @@ def render(name: str, result: dict, command: str, note: str = "") -> str:
     val = card["final_val"]
     return f"""# Model card: {name}
 
-- **Codebook version** (fingerprint in every .vqc header): `{model.version}`
+- **Codebook fingerprint** (in every .vqc header): `{model.fingerprint.hex()}`
 - **Architecture**: encoder {
         "per 32x32 tile" if cfg.tiled_encoder else "over the whole image"
     } (5x5/2 conv, GDN, 4x4/2 conv, GDN, 4x4/2 conv,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 
+from vqcodec.container import seal
+
 
 def reseal(data: bytes) -> bytes:
-    """Recompute the trailing CRC-32 so an edit reaches past the checksum."""
-    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
+    """Replace the trailing CRC-32 so an edit reaches past the checksum."""
+    return seal(data[:-4])
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:

@@ -128,11 +128,11 @@ def _with_header(data: bytes, offset: int, raw: bytes) -> bytes:
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
-def test_wrong_codebook_version_names_both(photo, tiny_model):
+def test_wrong_codebook_fingerprint_names_both(photo, tiny_model):
     data = vqcodec.compress(photo, 2, model=tiny_model)
     start = 6 + data[5]
     bad = _with_header(data, start, bytes(16))
-    with pytest.raises(ModelMismatchError, match=f"{'0' * 32}.*{tiny_model.version}"):
+    with pytest.raises(ModelMismatchError, match=f"{'0' * 32}.*{tiny_model.fingerprint.hex()}"):
         vqcodec.decompress(bad, model=tiny_model)
 
 
@@ -179,7 +179,10 @@ def test_info_reports_header_and_rate(photo, tiny_model):
     data = vqcodec.compress(photo, 3, model=tiny_model)
     info = vqcodec.info(data)
     assert (info["width"], info["height"], info["mode"]) == (100, 75, "RGB")
-    assert info["model"] == "tiny-test" and info["codebook_version"] == tiny_model.version
+    assert (
+        info["model"] == "tiny-test"
+        and info["codebook_fingerprint"] == tiny_model.fingerprint.hex()
+    )
     assert 1 <= info["stages"] <= tiny_model.stages and info["format_version"] in (1, 2, 3)
     assert info["coder"] == 3
     assert info["bytes"] == len(data) and info["bpp"] == pytest.approx(8 * len(data) / 7500)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from mutations import reseal
 
 from vqcodec import FormatError
 from vqcodec.container import (
@@ -34,7 +35,7 @@ def make_file(width=70, height=40, stages=2, mode="RGB", alpha=b"", depths=None)
         symbols = tuple(16 * int((depths > s).sum()) for s in range(stages))
     return VQCFile(
         model="test-model",
-        version=bytes(range(16)),
+        fingerprint=bytes(range(16)),
         width=width,
         height=height,
         mode=mode,
@@ -45,6 +46,7 @@ def make_file(width=70, height=40, stages=2, mode="RGB", alpha=b"", depths=None)
         streams=streams,
         alpha=alpha,
         depths=depths,
+        format_version=1 if depths is None else 2,
     )
 
 
@@ -52,15 +54,10 @@ def make_v2(**kw) -> VQCFile:
     return make_file(stages=3, depths=DEPTHS, **kw)
 
 
-def reseal(body: bytes) -> bytes:
-    """Replace the trailing CRC so a deliberately hostile edit passes the checksum."""
-    return body[:-4] + struct.pack("<I", zlib.crc32(body[:-4]))
-
-
 def test_write_parse_round_trip():
     f = make_file()
     g = parse(write(f))
-    assert (g.model, g.version, g.width, g.height, g.mode) == (
+    assert (g.model, g.fingerprint, g.width, g.height, g.mode) == (
         "test-model",
         bytes(range(16)),
         70,
@@ -333,7 +330,7 @@ POSITIONS = np.tile(np.array([1, 2, 3, 2], dtype=np.uint8), (8, 3))
 def make_v3(**kw) -> VQCFile:
     f = make_file(stages=3, **kw)
     symbols = tuple(int((POSITIONS > s).sum()) for s in range(3))
-    return replace(f, depths=POSITIONS, symbols=symbols)
+    return replace(f, depths=POSITIONS, symbols=symbols, format_version=3)
 
 
 def test_v3_round_trip():
@@ -401,3 +398,62 @@ def test_v3_needs_two_stages():
     bad[44] = 1  # S = 1: the depth stream cannot say anything
     with pytest.raises(FormatError):
         parse(reseal(bytes(bad)))
+
+
+# --- the section table ---
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_layouts_drive_write_and_parse(version):
+    """Each version's sections are written in its layout's orders and read back; each
+    section's cost is what its body takes in the file (within the range coder's flush)."""
+    from vqcodec import container
+
+    f = {1: make_file, 2: make_v2, 3: make_v3}[version](mode="LA", alpha=b"xyz")
+    data = write(f)
+    layout = container.LAYOUTS[version]
+    start = 45 + 8 * f.stages
+    lengths = struct.unpack_from(f"<{len(layout.lengths)}I", data, start)
+    bodies = {s.name: s.write(f) for s in layout.lengths}
+    assert list(lengths) == [len(bodies[s.name]) for s in layout.lengths]
+    tail = b"".join(bodies[s.name] for s in layout.bodies)
+    assert data[-4 - len(tail) : -4] == tail
+    g = parse(data)
+    assert g.format_version == version and g.alpha == b"xyz"
+    for s in layout.lengths:
+        value = getattr(g, s.attr)
+        assert s.cost(value, f.stages) <= 8 * len(bodies[s.name]) <= s.cost(value, f.stages) + 64
+
+
+@pytest.mark.parametrize(
+    ("version", "depths", "message"),
+    [
+        (1, DEPTHS, "no depth map"),
+        (2, None, "shape"),
+        (2, POSITIONS, "shape"),
+        (3, DEPTHS, "shape"),
+        (4, None, "unknown format version"),
+    ],
+)
+def test_write_refuses_a_version_that_disagrees_with_the_depths(version, depths, message):
+    f = replace(make_v2(), depths=depths, format_version=version)
+    with pytest.raises(ValueError, match=message):
+        write(f)
+
+
+def test_write_refuses_alpha_that_disagrees_with_the_mode():
+    with pytest.raises(ValueError, match="alpha"):
+        write(make_file(mode="RGBA"))
+    with pytest.raises(ValueError, match="alpha"):
+        write(make_file(mode="RGB", alpha=b"xyz"))
+
+
+def test_alpha_plane_inflates_exactly_one_plane():
+    from vqcodec.container import alpha_plane, deflate_alpha
+
+    plane = np.arange(40 * 70, dtype=np.uint32).reshape(40, 70).astype(np.uint8)
+    f = make_file(mode="LA", alpha=deflate_alpha(plane))
+    assert np.array_equal(alpha_plane(parse(write(f)))[:, :, 0], plane)
+    for bad in (deflate_alpha(plane[:-1]), zlib.compress(bytes(10**6)), b"junk"):
+        with pytest.raises(FormatError, match="alpha section"):
+            alpha_plane(replace(f, alpha=bad))

@@ -116,7 +116,7 @@ def test_flat_tiles_get_fewer_stages(model):
 
     grid = _rate(model, 100.0).depths(img, paths, per_position=False)
     depths = grid[::4, ::4]
-    assert np.array_equal(ratecontrol.grid_depths(depths), grid)
+    assert np.array_equal(container.tiles_to_grid(depths), grid)
     assert depths.shape == (3, 4) and depths.dtype == np.uint8
     assert depths[:, 0].max() < depths[:, 2:].min()  # column 1 sees the noise nearby
     assert depths[:, :2].mean() < depths[:, 2:].mean()
@@ -254,13 +254,15 @@ def test_smoothing_removes_isolated_depths():
     assert ratecontrol._smooth(cost, 0.0, start)[2, 2] == 1
 
 
-def test_container_depths_pick_the_smallest_version():
+def test_depths_are_stored_in_the_smallest_version():
     tiles = np.array([[1, 3], [2, 3]], dtype=np.uint8)
-    grid = ratecontrol.grid_depths(tiles)
-    assert codec.container_depths(np.full((8, 8), 5, np.uint8)) is None
-    assert np.array_equal(codec.container_depths(grid), tiles)
+    grid = container.tiles_to_grid(tiles)
+    assert container.smallest_version(np.full((8, 8), 5, np.uint8)) == (1, None)
+    version, stored = container.smallest_version(grid)
+    assert version == 2 and np.array_equal(stored, tiles)
     grid[0, 1] = 2
-    assert codec.container_depths(grid) is grid
+    version, stored = container.smallest_version(grid)
+    assert version == 3 and stored is grid
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def decompress(
 def _depths(f: container.VQCFile) -> dict | None:
     """Stages used per latent position (min, mean, max), and whether the file sets them
     per tile (version 2) or per position (version 3); None when all are used everywhere."""
-    if f.depths is None:
+    if f.format_version == container.VERSION:
         return None
     d = container.position_depths(f)
     per = "tile" if f.format_version == container.VERSION_DEPTH else "position"
@@ -97,7 +97,7 @@ def info(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dic
     f = container.parse(data, max_pixels)
     return {
         "model": f.model,
-        "codebook_version": f.version.hex(),
+        "codebook_fingerprint": f.fingerprint.hex(),
         "width": f.width,
         "height": f.height,
         "mode": f.mode,

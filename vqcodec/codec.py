@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from . import coders, container, ratecontrol
 from .errors import FormatError, VQCodecError
-from .model import DOWNSAMPLE, LATENT_TILE, TILE
+from .model import DOWNSAMPLE, TILE
 from .registry import model_for
 from .transform import decode_indices
 from .weights import Model
@@ -44,7 +43,7 @@ def _split_alpha(pixels: np.ndarray, mode: str) -> tuple[np.ndarray, bytes]:
     """RGB(A)/L(A) pixels -> (RGB for the network, losslessly compressed alpha or b'')."""
     alpha = b""
     if mode in ("LA", "RGBA"):
-        alpha = zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9)
+        alpha = container.deflate_alpha(pixels[:, :, -1])
         pixels = pixels[:, :, :-1]
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
@@ -92,10 +91,11 @@ def encode_at(
     indices = ratecontrol.assemble(paths, grid)  # -> the indices sent
     masks = [grid > s for s in range(len(indices))]
     h, w = pixels.shape[:2]
+    version, depths = container.smallest_version(grid)
     return container.write(  # -> range-coded streams in a .vqc file
         container.VQCFile(
             model=model.name,
-            version=model.fingerprint,
+            fingerprint=model.fingerprint,
             width=w,
             height=h,
             mode=mode,
@@ -105,20 +105,10 @@ def encode_at(
             symbols=tuple(int(m.sum()) for m in masks),
             streams=coders.encode_streams(coder, indices, model, masks),
             alpha=alpha,
-            depths=container_depths(grid),
+            depths=depths,
+            format_version=version,
         )
     )
-
-
-def container_depths(grid: np.ndarray) -> np.ndarray | None:
-    """The depth map a file stores for per-position depths ``grid``: none when every
-    position uses every stage (version 1), the tile map when each tile is uniform
-    (version 2), else ``grid`` itself (version 3)."""
-    if (grid == grid.max()).all():
-        return None
-    per = LATENT_TILE
-    tiles = grid[::per, ::per]
-    return tiles if np.array_equal(ratecontrol.grid_depths(tiles), grid) else grid
 
 
 def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
@@ -148,19 +138,6 @@ def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     return coders.decode_streams(coder, f.streams, model, stage_masks(f))
 
 
-def _alpha(f: container.VQCFile) -> np.ndarray:
-    """Inflate the alpha plane, refusing more or fewer bytes than the image needs."""
-    n = f.width * f.height
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(f.alpha, n)
-        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
-            raise FormatError("alpha section does not hold exactly one plane")
-    except zlib.error as exc:
-        raise FormatError(f"alpha section is corrupt ({exc})") from exc
-    return np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width, 1)
-
-
 def decode(
     data: bytes,
     model: Model | str | None = None,
@@ -169,11 +146,11 @@ def decode(
 ) -> tuple[np.ndarray, str]:
     """Decode .vqc bytes to ``(uint8 [H, W, C], mode)``."""
     f = container.parse(data, max_pixels)
-    m = model_for(f.model, f.version, model)
-    alpha = _alpha(f) if f.alpha else None
+    m = model_for(f.model, f.fingerprint, model)
+    alpha = container.alpha_plane(f) if f.alpha else None
     indices = decode_streams(f, m)
     dev = resolve_device(device)
-    depths = None if f.depths is None else container.position_depths(f)
+    depths = None if f.format_version == container.VERSION else container.position_depths(f)
     rgb = decode_indices(m.net.to(dev), indices, dev, depths)[: f.height, : f.width]
     if f.mode in ("L", "LA"):
         rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)

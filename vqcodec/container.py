@@ -1,15 +1,21 @@
 """The .vqc container: writing and validating parsing of untrusted bytes.
 
-Pure and small on purpose: no torch, no model. Every field is checked against the
-limits and against the bytes that remain before anything is allocated. The layout
-(versions 1 and 2) is specified in formats/VQC.md.
+Pure and small on purpose: no torch, no model. One description drives both sides:
+``HEADER`` lists the fixed fields with the check each must pass, ``SECTIONS`` the
+optional sections, and ``LAYOUTS`` which sections each format version carries and in
+what order. :func:`parse` checks every field as soon as it is read, against the
+limits and against the bytes that remain, before anything is allocated;
+:func:`write` refuses what :func:`parse` would. The layout is specified in
+formats/VQC.md.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,17 +24,17 @@ from . import coders, depthcode
 from .errors import FormatError
 
 MAGIC = b"\x89VQC"
-VERSION = 1  # every tile uses all stages
+VERSION = 1  # every position uses all stages
 VERSION_DEPTH = 2  # adds a per-tile depth map
 VERSION_POSITIONS = 3  # a range-coded depth per latent position instead
-VERSIONS = (VERSION, VERSION_DEPTH, VERSION_POSITIONS)
 MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODE_NAMES = {v: k for k, v in MODES.items()}
-FINGERPRINT_BYTES = 16
+ALPHA_MODES = ("LA", "RGBA")
+FINGERPRINT_BYTES = 16  # the model's codebook fingerprint (weights.fingerprint)
 MAX_NAME = 64
+TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-3
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb error threshold
 _NAME_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
-_FIXED = struct.Struct("<IIBBBBB")  # width, height, mode, tile, downsample, coder, stages
 _STREAM = struct.Struct("<II")  # symbols, words
 _U32 = struct.Struct("<I")
 
@@ -37,13 +43,14 @@ _U32 = struct.Struct("<I")
 class VQCFile:
     """The decoded fields of a .vqc file. ``streams`` holds each stage's 32-bit words.
 
-    ``depths`` (uint8, values 1..stages) is how many stages each tile uses
-    (``[tile_rows, tile_cols]``, a version-2 file) or each latent position uses
-    (``[rows, cols]``, version 3); ``None`` means all of them everywhere (version 1).
+    ``format_version`` says what ``depths`` (uint8, values 1..stages) is: ``None`` in
+    version 1 (every position uses every stage), how many stages each tile uses
+    (``[tile_rows, tile_cols]``) in version 2, each latent position (``[rows, cols]``) in
+    version 3. ``alpha`` is the zlib-compressed alpha plane (LA and RGBA only).
     """
 
     model: str
-    version: bytes
+    fingerprint: bytes
     width: int
     height: int
     mode: str
@@ -54,20 +61,15 @@ class VQCFile:
     streams: tuple[np.ndarray, ...]
     alpha: bytes = b""
     depths: np.ndarray | None = None
+    format_version: int = VERSION
 
     @property
     def stages(self) -> int:
         return len(self.streams)
 
     @property
-    def format_version(self) -> int:
-        if self.depths is None:
-            return VERSION
-        return VERSION_DEPTH if np.shape(self.depths) == self.tiles else VERSION_POSITIONS
-
-    @property
     def tiles(self) -> tuple[int, int]:
-        """Rows and columns of tiles of the padded image (the shape of ``depths``)."""
+        """Rows and columns of tiles of the padded image (a version-2 depth map's shape)."""
         return tile_grid(self.width, self.height, self.tile)
 
     @property
@@ -107,61 +109,268 @@ def stage_symbols(depths: np.ndarray, stages: int, per_tile: int) -> list[int]:
     return [per_tile * int(deeper[s + 1]) for s in range(stages)]
 
 
+def tiles_to_grid(tiles: np.ndarray, per_tile: int = TILE // DOWNSAMPLE) -> np.ndarray:
+    """Tile depths ``[tile_rows, tile_cols]`` -> the depth of every latent position."""
+    return np.repeat(np.repeat(tiles, per_tile, 0), per_tile, 1)
+
+
 def position_depths(f: VQCFile) -> np.ndarray:
     """uint8 ``[rows, cols]``: the number of stages present at each latent position."""
-    rows, cols = f.grid
-    if f.depths is None:
-        return np.full((rows, cols), f.stages, dtype=np.uint8)
+    if f.format_version == VERSION:
+        return np.full(f.grid, f.stages, dtype=np.uint8)
     if f.format_version == VERSION_POSITIONS:
         return f.depths.astype(np.uint8)
-    per_tile = f.tile // f.downsample
-    return np.repeat(np.repeat(f.depths.astype(np.uint8), per_tile, 0), per_tile, 1)
+    return tiles_to_grid(f.depths.astype(np.uint8), f.tile // f.downsample)
 
 
-def _check_depths(f: VQCFile) -> bytes:
-    """Validate ``f.depths`` for writing; return the depth section."""
+def smallest_version(grid: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """The format version and depth map that store per-position depths ``grid``: version 1
+    when every position uses every stage, 2 (the tile map) when each tile is uniform,
+    else 3 (``grid`` itself)."""
+    if (grid == grid.max()).all():
+        return VERSION, None
+    per = TILE // DOWNSAMPLE
+    tiles = grid[::per, ::per]
+    if np.array_equal(tiles_to_grid(tiles, per), grid):
+        return VERSION_DEPTH, tiles
+    return VERSION_POSITIONS, grid
+
+
+def inflate_exactly(data: bytes, n: int, what: str) -> bytes:
+    """Inflate one zlib stream to exactly ``n`` bytes (never more: the output is limited),
+    refusing a short stream, a longer one and bytes after it."""
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(data, n)
+        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
+            raise FormatError(f"{what} section does not hold exactly {n} bytes")
+    except zlib.error as exc:
+        raise FormatError(f"{what} section is corrupt ({exc})") from exc
+    return raw
+
+
+def deflate_alpha(plane: np.ndarray) -> bytes:
+    """The alpha section of a uint8 ``[height, width]`` plane (row-major, zlib level 9)."""
+    return zlib.compress(np.ascontiguousarray(plane, dtype=np.uint8).tobytes(), 9)
+
+
+def alpha_plane(f: VQCFile) -> np.ndarray:
+    """uint8 ``[height, width, 1]``: the inflated alpha section."""
+    raw = inflate_exactly(f.alpha, f.width * f.height, "alpha")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width, 1)
+
+
+# --- the header: (field, struct code, check), in file order after the model name ---
+# A check gets the value and the fields read so far and returns what is wrong, or None.
+
+
+def _check_size(height: int, h: dict, max_pixels: int) -> str | None:
+    width = h["width"]
+    if width < 1 or height < 1:
+        return f"invalid image size {width}x{height}"
+    if width * height > max_pixels:
+        return f"image of {width}x{height} pixels exceeds the limit of {max_pixels}"
+    return None
+
+
+def _fingerprint_size(v: bytes) -> str | None:
+    if len(v) == FINGERPRINT_BYTES:
+        return None
+    return f"the codebook fingerprint must be {FINGERPRINT_BYTES} bytes"
+
+
+def _tiling(tile: int, downsample: int) -> str | None:
+    if (tile, downsample) == (TILE, DOWNSAMPLE):
+        return None
+    return f"unsupported tile size {tile} / downsampling {downsample}"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    code: str  # struct format of the value, little-endian
+    check: Callable[..., str | None] | None = None  # (value, fields so far, max_pixels)
+
+
+def _is(allowed, message: str) -> Callable[..., str | None]:
+    """A check that a value lies in ``allowed`` (``message`` formats the value as ``v``)."""
+    return lambda v, h, _: None if v in allowed else message.format(v=v)
+
+
+HEADER = (
+    Field("fingerprint", f"{FINGERPRINT_BYTES}s", lambda v, h, _: _fingerprint_size(v)),
+    Field("width", "I"),
+    Field("height", "I", _check_size),
+    Field("mode", "B", _is(MODE_NAMES, "unknown mode code {v}")),
+    Field("tile", "B"),
+    Field("downsample", "B", lambda v, h, _: _tiling(h["tile"], v)),
+    Field("coder", "B", _is(coders.CODERS, "unknown entropy coder {v}")),
+    Field("stages", "B", _is(range(1, 256), "invalid number of stages {v}")),
+)
+
+
+# --- the optional sections: a u32 length field after the stream table, a body after the streams ---
+
+
+@dataclass(frozen=True)
+class Section:
+    """One optional section. ``write(f)`` gives its body (checking ``f``), ``parse(body,
+    h)`` the value a :class:`VQCFile` holds in ``attr``, validated before anything
+    sized by it is allocated (``h``: the header fields), ``cost(value, stages)`` the
+    bits it costs to store (what the encoder weighs); ``check_length(n, h)`` runs as soon
+    as the length field is read."""
+
+    name: str
+    attr: str
+    write: Callable[[VQCFile], bytes]
+    parse: Callable[[bytes, dict], object]
+    cost: Callable[[object, int], float]
+    check_length: Callable[[int, dict], str | None] | None = None
+
+
+def _alpha_length(n: int, h: dict) -> str | None:
+    if (n > 0) != (MODE_NAMES[h["mode"]] in ALPHA_MODES):
+        return "alpha section does not match the image mode"
+    return None
+
+
+def _write_alpha(f: VQCFile) -> bytes:
+    if _alpha_length(len(f.alpha), {"mode": MODES[f.mode]}):
+        raise ValueError(f"a {f.mode} file needs {'an' if f.mode in ALPHA_MODES else 'no'} alpha")
+    return f.alpha
+
+
+def _checked_depths(f: VQCFile, shape: tuple[int, int]) -> np.ndarray:
+    """``f.depths`` as uint8 if it has ``shape``, lies in 1..stages, reaches ``stages`` and
+    matches ``f.symbols``; ValueError otherwise."""
     d = np.asarray(f.depths)
-    if d.shape not in (f.tiles, f.grid):
-        raise ValueError(f"depth map has shape {d.shape}, expected {f.tiles} or {f.grid}")
+    if f.depths is None or d.shape != shape:
+        raise ValueError(f"version {f.format_version} needs a depth map of shape {shape}")
     if not np.issubdtype(d.dtype, np.integer):
         raise ValueError(f"depth map must hold integers, not {d.dtype}")
     if d.size == 0 or d.min() < 1 or d.max() != f.stages:
         raise ValueError(f"depths must lie in 1..{f.stages} and reach {f.stages}")
-    d = d.astype(np.uint8)
-    positions = f.format_version == VERSION_POSITIONS
-    expected = stage_symbols(d, f.stages, 1 if positions else (f.tile // f.downsample) ** 2)
-    if list(f.symbols) != expected:
-        raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
-    if positions:
-        return np.ascontiguousarray(depthcode.encode(d, f.stages), dtype="<u4").tobytes()
-    return zlib.compress(np.ascontiguousarray(d).tobytes(), 9)
+    return d.astype(np.uint8)
+
+
+def _write_tile_depths(f: VQCFile) -> bytes:
+    return zlib.compress(_checked_depths(f, f.tiles).tobytes(), 9)
+
+
+def _parse_tile_depths(section: bytes, h: dict) -> np.ndarray:
+    shape, stages = tile_grid(h["width"], h["height"], h["tile"]), h["stages"]
+    raw = inflate_exactly(section, shape[0] * shape[1], "depth")
+    depths = np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
+    low, high = int(depths.min()), int(depths.max())
+    if low < 1 or high > stages:
+        raise FormatError(f"tile depths span {low}..{high}, outside 1..{stages}")
+    if high != stages:
+        raise FormatError(f"no tile uses all {stages} stages (deepest tile: {high})")
+    return depths
+
+
+def _write_position_depths(f: VQCFile) -> bytes:
+    d = _checked_depths(f, f.grid)
+    return np.ascontiguousarray(depthcode.encode(d, f.stages), dtype="<u4").tobytes()
+
+
+def _parse_position_depths(section: bytes, h: dict) -> np.ndarray:
+    stages = h["stages"]
+    if len(section) % 4 or not section:
+        raise FormatError("depth section is not a whole number of 32-bit words")
+    if stages < 2:
+        raise FormatError("a version-3 file needs at least 2 stages")
+    words = np.frombuffer(section, dtype="<u4").astype(np.uint32)
+    shape = latent_grid(h["width"], h["height"], h["tile"], h["downsample"])
+    depths = depthcode.decode(words, shape, stages)
+    if int(depths.max()) != stages:
+        raise FormatError(f"no position uses all {stages} stages (deepest: {int(depths.max())})")
+    return depths
+
+
+ALPHA = Section(
+    "alpha", "alpha", _write_alpha, lambda b, h: b, lambda v, s: 8 * len(v), _alpha_length
+)
+TILE_DEPTHS = Section(
+    "tile depths",
+    "depths",
+    _write_tile_depths,
+    _parse_tile_depths,
+    lambda v, s: 8 * len(zlib.compress(np.ascontiguousarray(v, np.uint8).tobytes(), 9)),
+)
+POSITION_DEPTHS = Section(
+    "position depths",
+    "depths",
+    _write_position_depths,
+    _parse_position_depths,
+    lambda v, s: depthcode.bits(v, s),
+)
+SECTIONS = (ALPHA, TILE_DEPTHS, POSITION_DEPTHS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The optional sections of one format version: their length fields in ``lengths``
+    order after the stream table, their bodies in ``bodies`` order after the streams."""
+
+    lengths: tuple[Section, ...]
+    bodies: tuple[Section, ...]
+
+
+LAYOUTS = {
+    VERSION: Layout((ALPHA,), (ALPHA,)),
+    VERSION_DEPTH: Layout((ALPHA, TILE_DEPTHS), (TILE_DEPTHS, ALPHA)),
+    VERSION_POSITIONS: Layout((ALPHA, POSITION_DEPTHS), (POSITION_DEPTHS, ALPHA)),
+}
+VERSIONS = tuple(LAYOUTS)
+
+
+def _header_values(f: VQCFile) -> dict:
+    return {field.name: getattr(f, field.name) for field in HEADER} | {"mode": MODES.get(f.mode, 0)}
 
 
 def write(f: VQCFile) -> bytes:
-    """Serialise ``f``; the inverse of :func:`parse`. The version follows ``f.depths``."""
-    name = f.model.encode("ascii")
+    """Serialise ``f``; the inverse of :func:`parse` (ValueError for what it refuses)."""
+    name = f.model.encode("ascii", "replace")
     if not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {f.model!r}")
-    if len(f.version) != FINGERPRINT_BYTES:
-        raise ValueError("codebook version must be 16 bytes")
-    depth = b"" if f.depths is None else _check_depths(f)
-    parts = [
-        MAGIC,
-        bytes([f.format_version, len(name)]),
-        name,
-        f.version,
-        _FIXED.pack(f.width, f.height, MODES[f.mode], f.tile, f.downsample, f.coder, f.stages),
-    ]
+    if f.format_version not in LAYOUTS:
+        raise ValueError(f"unknown format version {f.format_version}")
+    if f.format_version == VERSION and f.depths is not None:
+        raise ValueError("a version-1 file has no depth map")
+    h = _header_values(f)
+    parts = [MAGIC, bytes([f.format_version, len(name)]), name]
+    for field in HEADER:  # the same checks as parse's, but no pixel limit
+        problem = field.check(h[field.name], h, math.inf) if field.check else None
+        if problem:
+            raise ValueError(problem)
+        parts.append(struct.pack("<" + field.code, h[field.name]))
+    layout = LAYOUTS[f.format_version]
+    bodies = {s.name: s.write(f) for s in layout.lengths}
+    expected = _expected_symbols(f.format_version, h, f.depths)
+    if list(f.symbols) != expected:
+        raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
     words = [np.ascontiguousarray(w, dtype="<u4").tobytes() for w in f.streams]
     parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words, strict=True)]
-    parts.append(_U32.pack(len(f.alpha)))
-    if f.depths is not None:
-        parts.append(_U32.pack(len(depth)))
+    parts += [_U32.pack(len(bodies[s.name])) for s in layout.lengths]
     parts += words
-    parts.append(depth)
-    parts.append(f.alpha)
-    body = b"".join(parts)
+    parts += [bodies[s.name] for s in layout.bodies]
+    return seal(b"".join(parts))
+
+
+def seal(body: bytes) -> bytes:
+    """``body`` followed by its CRC-32, the last field of every .vqc file."""
     return body + _U32.pack(zlib.crc32(body))
+
+
+def _expected_symbols(version: int, h: dict, depths: np.ndarray | None) -> list[int]:
+    """Symbols each stage must hold under the file's depth map."""
+    stages = h["stages"]
+    if version == VERSION:
+        rows, cols = latent_grid(h["width"], h["height"], h["tile"], h["downsample"])
+        return [rows * cols] * stages
+    per_tile = (h["tile"] // h["downsample"]) ** 2 if version == VERSION_DEPTH else 1
+    return stage_symbols(np.asarray(depths, dtype=np.uint8), stages, per_tile)
 
 
 class _Reader:
@@ -183,110 +392,74 @@ class _Reader:
         return st.unpack(self.take(st.size, what))
 
 
+def _check_version(data: bytes) -> int:
+    """The format version of ``data``, refusing what is not a .vqc file this reader knows."""
+    if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
+        raise FormatError("not a .vqc file (bad magic bytes)")
+    if data[4] not in LAYOUTS:
+        known = ", ".join(map(str, VERSIONS))
+        raise FormatError(f"unsupported .vqc format version {data[4]} (this reader knows {known})")
+    return data[4]
+
+
+def _read_header(r: _Reader, max_pixels: int) -> tuple[str, dict]:
+    """The model name and the ``HEADER`` fields, each checked as soon as it is read."""
+    r.take(5, "magic")
+    (name_len,) = r.take(1, "name length")
+    name = r.take(name_len, "model name")
+    if not _NAME_RE.fullmatch(name):
+        raise FormatError("invalid model name in header")
+    h: dict = {}
+    for field in HEADER:
+        (h[field.name],) = r.unpack(struct.Struct("<" + field.code), field.name)
+        problem = field.check(h[field.name], h, max_pixels) if field.check else None
+        if problem:
+            raise FormatError(problem)
+    return name.decode("ascii"), h
+
+
 def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     """Parse and validate a .vqc file. Raises :class:`FormatError` on anything invalid."""
     data = bytes(data)
-    if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
-        raise FormatError("not a .vqc file (bad magic bytes)")
-    fmt = data[4]
-    if fmt not in VERSIONS:
-        known = ", ".join(map(str, VERSIONS))
-        raise FormatError(f"unsupported .vqc format version {fmt} (this reader knows {known})")
+    fmt = _check_version(data)
     if len(data) < 4 + _U32.size + 6:
         raise FormatError("truncated file")
     body, (crc,) = data[:-4], _U32.unpack(data[-4:])
     if zlib.crc32(body) != crc:
         raise FormatError("checksum mismatch: the file is corrupt or truncated")
     r = _Reader(body)
-    r.take(5, "magic")
-    (name_len,) = r.take(1, "name length")
-    name = r.take(name_len, "model name")
-    if not _NAME_RE.fullmatch(name):
-        raise FormatError("invalid model name in header")
-    version = r.take(FINGERPRINT_BYTES, "codebook version")
-    width, height, mode, tile, down, coder, stages = r.unpack(_FIXED, "header")
-    if width < 1 or height < 1:
-        raise FormatError(f"invalid image size {width}x{height}")
-    if width * height > max_pixels:
-        raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels}")
-    if mode not in MODE_NAMES:
-        raise FormatError(f"unknown mode code {mode}")
-    if (tile, down) != (32, 8):
-        raise FormatError(f"unsupported tile size {tile} / downsampling {down}")
-    if coder not in coders.CODERS:
-        raise FormatError(f"unknown entropy coder {coder}")
-    if not 1 <= stages <= 255:
-        raise FormatError(f"invalid number of stages {stages}")
-    rows, cols = latent_grid(width, height, tile, down)
+    name, h = _read_header(r, max_pixels)
+    stages, layout = h["stages"], LAYOUTS[fmt]
     heads = [r.unpack(_STREAM, "stream header") for _ in range(stages)]
-    (alpha_len,) = r.unpack(_U32, "alpha length")
-    if (alpha_len > 0) != (MODE_NAMES[mode] in ("LA", "RGBA")):
-        raise FormatError("alpha section does not match the image mode")
-    (depth_len,) = r.unpack(_U32, "depth length") if fmt != VERSION else (0,)
-    payload = sum(4 * w for _, w in heads) + depth_len + alpha_len
+    lengths = {}
+    for s in layout.lengths:
+        (lengths[s.name],) = r.unpack(_U32, f"{s.name} length")
+        problem = s.check_length(lengths[s.name], h) if s.check_length else None
+        if problem:
+            raise FormatError(problem)
+    payload = sum(4 * w for _, w in heads) + sum(lengths.values())
     if payload != len(body) - r.pos:
         raise FormatError(f"payload lengths add to {payload} bytes but {len(body) - r.pos} remain")
     raw_streams = [r.take(4 * words, "stream") for _, words in heads]
-    depths = None
-    if fmt == VERSION_DEPTH:
-        depths = _parse_depths(r.take(depth_len, "depth"), tile_grid(width, height, tile), stages)
-        expected = stage_symbols(depths, stages, (tile // down) ** 2)
-    elif fmt == VERSION_POSITIONS:
-        depths = _parse_position_depths(r.take(depth_len, "depth"), (rows, cols), stages)
-        expected = stage_symbols(depths, stages, 1)
-    else:
-        expected = [rows * cols] * stages
+    values = {s.attr: s.parse(r.take(lengths[s.name], s.name), h) for s in layout.bodies}
+    expected = _expected_symbols(fmt, h, values.get("depths"))
     for s, ((symbols, _), want) in enumerate(zip(heads, expected, strict=True)):
         if symbols != want:
             raise FormatError(f"stream {s} holds {symbols} symbols, expected {want}")
-    streams = [np.frombuffer(raw, dtype="<u4").astype(np.uint32) for raw in raw_streams]
-    alpha = r.take(alpha_len, "alpha")
     return VQCFile(
-        model=name.decode("ascii"),
-        version=version,
-        width=width,
-        height=height,
-        mode=MODE_NAMES[mode],
-        tile=tile,
-        downsample=down,
-        coder=coder,
+        model=name,
+        fingerprint=h["fingerprint"],
+        width=h["width"],
+        height=h["height"],
+        mode=MODE_NAMES[h["mode"]],
+        tile=h["tile"],
+        downsample=h["downsample"],
+        coder=h["coder"],
         symbols=tuple(s for s, _ in heads),
-        streams=tuple(streams),
-        alpha=alpha,
-        depths=depths,
+        streams=tuple(np.frombuffer(raw, dtype="<u4").astype(np.uint32) for raw in raw_streams),
+        format_version=fmt,
+        **values,
     )
-
-
-def _parse_depths(section: bytes, shape: tuple[int, int], stages: int) -> np.ndarray:
-    """Inflate the depth section to exactly one tile map, refusing anything else."""
-    n = shape[0] * shape[1]
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(section, n)
-        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
-            raise FormatError(f"depth section does not hold exactly {n} tile depths")
-    except zlib.error as exc:
-        raise FormatError(f"depth section is corrupt ({exc})") from exc
-    depths = np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
-    low, high = int(depths.min()), int(depths.max())
-    if low < 1 or high > stages:
-        raise FormatError(f"tile depths span {low}..{high}, outside 1..{stages}")
-    if high != stages:
-        raise FormatError(f"no tile uses all {stages} stages (deepest tile: {high})")
-    return depths
-
-
-def _parse_position_depths(section: bytes, shape: tuple[int, int], stages: int) -> np.ndarray:
-    """Range-decode the version-3 depth stream to one depth per latent position."""
-    if len(section) % 4 or not section:
-        raise FormatError("depth section is not a whole number of 32-bit words")
-    if stages < 2:
-        raise FormatError("a version-3 file needs at least 2 stages")
-    words = np.frombuffer(section, dtype="<u4").astype(np.uint32)
-    depths = depthcode.decode(words, shape, stages)
-    if int(depths.max()) != stages:
-        raise FormatError(f"no position uses all {stages} stages (deepest: {int(depths.max())})")
-    return depths
 
 
 @dataclass(frozen=True)
@@ -303,29 +476,14 @@ class Header:
     stages: int
 
 
-HEADER_MAX_BYTES = len(MAGIC) + 2 + MAX_NAME + FINGERPRINT_BYTES + _FIXED.size
+HEADER_MAX_BYTES = len(MAGIC) + 2 + MAX_NAME + sum(struct.calcsize("<" + f.code) for f in HEADER)
 
 
 def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     """The header at the start of ``data`` (its first ``HEADER_MAX_BYTES`` suffice), with
     the checks :func:`parse` makes of it, but not the checksum, which needs the whole
     file. Raises :class:`FormatError`."""
-    if len(data) < len(MAGIC) + 1 or data[:4] != MAGIC:
-        raise FormatError("not a .vqc file (bad magic bytes)")
-    if data[4] not in VERSIONS:
-        raise FormatError(f"unsupported .vqc format version {data[4]}")
-    r = _Reader(bytes(data[:HEADER_MAX_BYTES]))
-    r.take(5, "magic")
-    (name_len,) = r.take(1, "name length")
-    name = r.take(name_len, "model name")
-    if not _NAME_RE.fullmatch(name):
-        raise FormatError("invalid model name in header")
-    r.take(FINGERPRINT_BYTES, "codebook version")
-    width, height, mode, tile, down, coder, stages = r.unpack(_FIXED, "header")
-    if not (1 <= width and 1 <= height and width * height <= max_pixels):
-        raise FormatError(f"invalid image size {width}x{height}")
-    if mode not in MODE_NAMES or (tile, down) != (32, 8) or coder not in coders.CODERS:
-        raise FormatError("invalid header fields")
-    if not stages:
-        raise FormatError("invalid number of stages 0")
-    return Header(data[4], name.decode("ascii"), width, height, MODE_NAMES[mode], coder, stages)
+    fmt = _check_version(data)
+    name, h = _read_header(_Reader(bytes(data[:HEADER_MAX_BYTES])), max_pixels)
+    mode = MODE_NAMES[h["mode"]]
+    return Header(fmt, name, h["width"], h["height"], mode, h["coder"], h["stages"])

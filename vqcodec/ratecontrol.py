@@ -23,7 +23,6 @@ pixels), the same cost per position plus the bits of the range-coded depth map
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import coders, depthcode, entropy
+from . import coders, container, depthcode, entropy
 from .coders import Coder
 from .model import DOWNSAMPLE, LATENT_TILE, TILE
 from .transform import decode_indices, encode_paths
@@ -194,7 +193,7 @@ class RateModel:
         cost = costs.at(self.mu)
         if per_position:
             return position_choice(cost, self.mu)
-        return grid_depths(tile_choice(cost))
+        return container.tiles_to_grid(tile_choice(cost))
 
 
 def tile_choice(cost: np.ndarray) -> np.ndarray:
@@ -216,15 +215,17 @@ def position_choice(cost: np.ndarray, mu: float) -> np.ndarray:
     """
     stages = len(cost)
     tiles = tile_choice(cost)
-    tile_map = grid_depths(tiles)
+    tile_map = container.tiles_to_grid(tiles)
     positions = _refine(cost, mu, _smooth(cost, mu, tile_map))
 
     def total(depth: np.ndarray, side_bits: float) -> float:
         picked = np.take_along_axis(cost, depth[None].astype(np.int64) - 1, 0)
         return float(picked.sum()) + mu * side_bits
 
-    tile_bits = 8 * len(zlib.compress(tiles.tobytes(), 9))
-    if total(positions, depthcode.bits(positions, stages)) < total(tile_map, tile_bits):
+    tile_bits = container.TILE_DEPTHS.cost(tiles, stages)
+    if total(positions, container.POSITION_DEPTHS.cost(positions, stages)) < total(
+        tile_map, tile_bits
+    ):
         return positions
     return tile_map
 
@@ -275,11 +276,6 @@ def _refine(cost: np.ndarray, mu: float, start: np.ndarray) -> np.ndarray:
             total[d - 1] = cost[d - 1] + mu * (here + right + below)
         depth = total.argmin(0) + 1
     return depth.astype(np.uint8)
-
-
-def grid_depths(depths: np.ndarray) -> np.ndarray:
-    """Tile depths ``[tile_rows, tile_cols]`` -> the depth of every latent position."""
-    return np.repeat(np.repeat(depths, LATENT_TILE, 0), LATENT_TILE, 1)
 
 
 def assemble(paths: list[np.ndarray], depths: np.ndarray) -> np.ndarray:

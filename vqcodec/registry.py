@@ -66,20 +66,20 @@ def get_model(model: Model | str | Path | None = None) -> Model:
     raise VQCodecError(f"unknown model {str(model)!r}; shipped models: {', '.join(shipped())}")
 
 
-def model_for(name: str, version: bytes, given: Model | str | Path | None = None) -> Model:
-    """The model a file names, checked against the codebook version it records."""
+def model_for(name: str, fingerprint: bytes, given: Model | str | Path | None = None) -> Model:
+    """The model a file names, checked against the codebook fingerprint it records."""
     if given is not None:
         model = get_model(given)
     elif name in shipped():
         model = _load_shipped(name)
     else:
         raise ModelMismatchError(
-            f"file needs model {name} (codebook version {version.hex()}), which this "
+            f"file needs model {name} (codebook fingerprint {fingerprint.hex()}), which this "
             f"vqcodec does not have; shipped models: {', '.join(shipped())}"
         )
-    if model.name != name or model.fingerprint != version:
+    if model.name != name or model.fingerprint != fingerprint:
         raise ModelMismatchError(
-            f"file was made with model {name} codebook version {version.hex()}, "
-            f"but the model given is {model.name} codebook version {model.version}"
+            f"file was made with model {name} codebook fingerprint {fingerprint.hex()}, "
+            f"but the model given is {model.name} codebook fingerprint {model.fingerprint.hex()}"
         )
     return model

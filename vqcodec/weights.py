@@ -18,13 +18,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .container import valid_model_name
+from .container import FINGERPRINT_BYTES, valid_model_name
 from .entropy import NEIGHBOUR_STAGES
 from .errors import ModelMismatchError, VQCodecError
 from .model import VQVAE, ModelConfig
 
 FORMAT_TAG = "vqcodec-model/1"
-FINGERPRINT_BYTES = 16
 _TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.initialized")
 
 
@@ -63,11 +62,6 @@ class Model:
     @property
     def stages(self) -> int:
         return self.net.cfg.stages
-
-    @property
-    def version(self) -> str:
-        """The codebook version as printed to users: the fingerprint in hex."""
-        return self.fingerprint.hex()
 
 
 def _storage(key: str, t: torch.Tensor) -> torch.Tensor:

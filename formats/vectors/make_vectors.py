@@ -51,14 +51,10 @@ def sample(h: int, w: int, seed: int) -> np.ndarray:
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
-def reseal(body: bytes) -> bytes:
-    return body + struct.pack("<I", zlib.crc32(body))
-
-
 def edit(data: bytes, offset: int, raw: bytes) -> bytes:
     body = bytearray(data[:-4])
     body[offset : offset + len(raw)] = raw
-    return reseal(bytes(body))
+    return container.seal(bytes(body))
 
 
 def mixed(h: int, w: int, seed: int) -> np.ndarray:
@@ -85,7 +81,7 @@ def with_depth_section(data: bytes, section: bytes) -> bytes:
         + section
         + f.alpha
     )
-    return reseal(body)
+    return container.seal(body)
 
 
 def write_set(tag: str, valid: dict[str, bytes], invalid: dict, model) -> None:
@@ -136,7 +132,7 @@ def depth_set(model) -> None:
     pack = lambda a: zlib.compress(np.ascontiguousarray(a, dtype=np.uint8).tobytes(), 9)  # noqa: E731
     invalid = {
         "future-version.vqc": (
-            reseal(base[:4] + b"\x03" + base[5:-4]),
+            container.seal(base[:4] + b"\x03" + base[5:-4]),
             "FormatError",
             "unsupported",
         ),
@@ -176,7 +172,7 @@ def depth_set(model) -> None:
             "symbols",
         ),
         "depth-as-version-1.vqc": (
-            reseal(base[:4] + b"\x01" + base[5:-4]),
+            container.seal(base[:4] + b"\x01" + base[5:-4]),
             "FormatError",
             "lengths",
         ),
@@ -231,7 +227,7 @@ def positions_set(model) -> None:
     stream = lambda d: depthcode.encode(d, f.stages).astype("<u4").tobytes()  # noqa: E731
     invalid = {
         "future-version.vqc": (
-            reseal(base[:4] + b"\x04" + base[5:-4]),
+            container.seal(base[:4] + b"\x04" + base[5:-4]),
             "FormatError",
             "unsupported",
         ),
@@ -252,7 +248,7 @@ def positions_set(model) -> None:
             "symbols",
         ),
         "depth-as-version-2.vqc": (
-            reseal(base[:4] + b"\x02" + base[5:-4]),
+            container.seal(base[:4] + b"\x02" + base[5:-4]),
             "FormatError",
             "depth section",
         ),
@@ -297,7 +293,7 @@ def main(model_name: str) -> None:
         "wrong-codebook.vqc": (
             edit(base, 6 + n, bytes(16)),
             "ModelMismatchError",
-            "codebook version",
+            "codebook fingerprint",
         ),
         "unknown-model.vqc": (edit(base, 6, b"x" * n), "ModelMismatchError", "x" * n),
         "stream-overrun.vqc": (
@@ -310,7 +306,7 @@ def main(model_name: str) -> None:
             "FormatError",
             "symbols",
         ),
-        "trailing-bytes.vqc": (reseal(base[:-4] + b"\0\0\0\0"), "FormatError", "lengths"),
+        "trailing-bytes.vqc": (container.seal(base[:-4] + b"\0\0\0\0"), "FormatError", "lengths"),
         "alpha-bomb.vqc": (bomb, "FormatError", "alpha"),
         "too-many-stages.vqc": (too_many, "FormatError", "stages"),
         "empty.vqc": (b"", "FormatError", "not a .vqc"),

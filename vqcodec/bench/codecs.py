@@ -232,7 +232,7 @@ def vqcodec(model: str | None = None, device: str = "cpu") -> Codec:
         mid=levels[len(levels) // 2],
         encode=encode,
         decode=decode,
-        options={"model": m.name, "codebook_version": m.version, "device": device},
+        options={"model": m.name, "codebook_fingerprint": m.fingerprint.hex(), "device": device},
         library=f"vqcodec {metadata.version('vqcodec')}, torch {_torch_version()}",
         inspect=lambda data: file_stats(data, m),
     )
