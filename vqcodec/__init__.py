@@ -15,6 +15,7 @@ from .version import __version__
 
 _LAZY = {
     "compress": "api",
+    "compress_to_target": "api",
     "decompress": "api",
     "info": "api",
     "get_model": "registry",
@@ -25,6 +26,7 @@ _LAZY = {
 __all__ = [
     "__version__",
     "compress",
+    "compress_to_target",
     "decompress",
     "info",
     "get_model",

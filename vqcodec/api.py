@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from . import container
+from .errors import VQCodecError
 from .fileio import Source, input_cap, read_source
 from .images import ImageLike, to_image, to_pixels
+from .targets import Reached, Target
 
 if TYPE_CHECKING:  # codec, registry and weights load torch: compress and decompress
     from .weights import Model  # import them when called, so info never does
@@ -29,6 +31,9 @@ def compress(
     image: ImageLike,
     quality: int = 6,
     *,
+    target_bpp: float | None = None,
+    max_bytes: int | None = None,
+    target_psnr: float | None = None,
     model: Model | str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
@@ -41,8 +46,11 @@ def compress(
     an image file or a binary file object. ``quality`` runs from 1 (smallest: one residual stage
     per tile) to the model's stage count (every stage everywhere); in between, each
     32x32 tile, or each 8x8 block where that pays, gets as many stages as pay for their
-    bits. ``model`` is a shipped model name or a path to a trained .safetensors file
-    (default: the shipped default model).
+    bits. Instead of a quality, one target may be given: ``target_bpp`` (the nearest
+    rate), ``max_bytes`` (the best file of at most that many bytes) or ``target_psnr``
+    (the fewest bits reaching that PSNR in dB); see :func:`compress_to_target`, which
+    also says what was reached. ``model`` is a shipped model name or a path to a
+    trained .safetensors file (default: the shipped default model).
     ``progress``, if given, wraps the per-stage loop of the depth search (for
     example ``tqdm``'s constructor): the long part of encoding a large image.
     ``per_position=False`` sets depths per tile only (a .vqc version 1 or 2 file, for
@@ -50,7 +58,13 @@ def compress(
     """
     from . import codec
     from .registry import get_model
+    from .targets import one_target
 
+    options = {"model": model, "device": device, "max_pixels": max_pixels}
+    options |= {"progress": progress, "per_position": per_position}
+    target = one_target(target_bpp, max_bytes, target_psnr)
+    if target is not None:
+        return _to_target(image, target, **options).data
     pixels, mode = to_pixels(image, max_pixels)
     return codec.encode(pixels, mode, get_model(model), quality, device, progress, per_position)
 
@@ -59,6 +73,50 @@ def _vqc(data: Source, max_pixels: int) -> bytes:
     """The bytes of a .vqc input, read no further than the pixel limit allows and
     refused at once if the magic bytes are wrong."""
     return read_source(data, input_cap(max_pixels), container.MAGIC, ".vqc input")
+
+
+def compress_to_target(
+    image: ImageLike,
+    *,
+    bpp: float | None = None,
+    max_bytes: int | None = None,
+    psnr: float | None = None,
+    model: Model | str | Path | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    progress: Callable | None = None,
+    per_position: bool = True,
+) -> Reached:
+    """Compress an image for one target, from one encode, and say what it reached.
+
+    ``bpp``: the rate nearest it; ``max_bytes``: the best file of at most that many
+    bytes (:class:`VQCodecError` if even quality 1 is larger); ``psnr``: the fewest bits
+    whose predicted PSNR (dB) reaches it (the most stages everywhere if none does). The
+    result holds the file (``data``), its ``bytes``, ``bpp``, measured ``psnr`` and the
+    multiplier ``mu`` found. Other arguments as for :func:`compress`.
+    """
+    from .targets import one_target
+
+    target = one_target(bpp, max_bytes, psnr)
+    if target is None:
+        raise VQCodecError("give one of bpp, max_bytes and psnr")
+    options = {"model": model, "device": device, "max_pixels": max_pixels}
+    return _to_target(image, target, progress=progress, per_position=per_position, **options)
+
+
+def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, **options):
+    from . import codec
+    from .metrics import psnr
+    from .registry import get_model
+
+    m = get_model(model)
+    pixels, mode = to_pixels(image, max_pixels)
+    data, mu = codec.encode_target(pixels, mode, m, target, device, **options)
+    back, _ = codec.decode(data, m, device, max_pixels)
+    color = 1 if mode in ("L", "LA") else 3  # alpha is lossless: not in the PSNR
+    h, w = pixels.shape[:2]
+    reached = psnr(back[:, :, :color], pixels[:, :, :color])
+    return Reached(data, target, mu, len(data), 8 * len(data) / (h * w), reached)
 
 
 def decompress(

@@ -358,11 +358,27 @@ def _run_batch(
 @click.option(
     "-q",
     "--quality",
-    default=6,
-    show_default=True,
+    type=int,
+    default=None,
     help="1 (smallest file: one stage everywhere) to the model's stage count (12 for "
     "vqcodec-base-v2: every stage everywhere); in between, each tile (or 8x8 block) gets as many "
-    "stages as pay for their bits, and each step up adds about a third more bits.",
+    "stages as pay for their bits, and each step up adds about a third more bits [default: 6].",
+)
+@click.option(
+    "--target-bpp", type=float, default=None, help="Instead of -q: the rate nearest this bpp."
+)
+@click.option(
+    "--max-bytes",
+    type=int,
+    default=None,
+    help="Instead of -q: the best file of at most this many bytes (an error if even quality 1 "
+    "is larger).",
+)
+@click.option(
+    "--target-psnr",
+    type=float,
+    default=None,
+    help="Instead of -q: the fewest bits whose predicted PSNR reaches this many dB.",
 )
 @click.option("--model", default=None, help="Shipped model name or a .safetensors file.")
 @click.option(
@@ -377,7 +393,10 @@ def _run_batch(
 @FORCE
 def compress(
     inputs: tuple[str, ...],
-    quality: int,
+    quality: int | None,
+    target_bpp: float | None,
+    max_bytes: int | None,
+    target_psnr: float | None,
     model: str | None,
     tile_depths: bool,
     output_dir: Path | None,
@@ -398,18 +417,25 @@ def compress(
     Examples:
       vqcodec compress photo.png                 # writes photo.vqc
       vqcodec compress photo.png small.vqc -q 1
+      vqcodec compress photo.png --max-bytes 20000
       cat photo.png | vqcodec compress - - > photo.vqc
       vqcodec compress a.png b.jpg photos/ -o out/ -j 2
     """
     from tqdm import tqdm
 
     from . import api
+    from .targets import one_target
 
+    target = one_target(target_bpp, max_bytes, target_psnr)
+    if target is not None and quality is not None:
+        raise VQCodecError("give --quality or one target (--target-bpp, --max-bytes, ...)")
+    quality = 6 if quality is None else quality
     single = _single(inputs, output_dir)
     if single is None:
         from .batch import Settings
 
         options = {"quality": quality, "per_position": not tile_depths}
+        options |= {"target_bpp": target_bpp, "max_bytes": max_bytes, "target_psnr": target_psnr}
         settings = Settings("compress", model, device, force, options)
         _run_batch(inputs, output_dir, ".vqc", settings, jobs)
         return
@@ -417,22 +443,23 @@ def compress(
     output = output or default_output(input, ".vqc")
     check_writable(output, force)
     _check_extension(output, None, force)
-    data = api.compress(
-        stdin() if input == STDIO else Path(input),
-        quality,
-        model=model,
-        device=device,
-        progress=lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None),
-        per_position=not tile_depths,
-    )
+    source = stdin() if input == STDIO else Path(input)
+    bar = lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None)  # noqa: E731
+    options = {"model": model, "device": device, "progress": bar, "per_position": not tile_depths}
+    if target is None:
+        data = api.compress(source, quality, **options)
+    else:
+        kind = {"bpp": "bpp", "bytes": "max_bytes", "psnr": "psnr"}[target.kind]
+        reached = api.compress_to_target(source, **{kind: target.value}, **options)
+        data = reached.data
     write_bytes(output, data, force)
-    if output != STDIO:
-        stats = api.info(data)
-        click.echo(
-            f"{output}: {stats['width']}x{stats['height']} {stats['mode']}, "
-            f"{stats['bytes']} bytes, {stats['bpp']:.4f} bpp",
-            err=True,
-        )
+    stats = api.info(data)
+    line = f"{stats['width']}x{stats['height']} {stats['mode']}, {stats['bytes']} bytes, "
+    line += f"{stats['bpp']:.4f} bpp"
+    if target is not None:
+        line += f", {reached.psnr:.2f} dB PSNR (target: {target.value:g} {target.unit})"
+    if output != STDIO or target is not None:
+        click.echo(f"{'stdout' if output == STDIO else output}: {line}", err=True)
 
 
 @main.command()

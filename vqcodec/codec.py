@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from . import coders, container, ratecontrol
+from . import coders, container, ratecontrol, targets
 from .errors import FormatError, VQCodecError
 from .model import DOWNSAMPLE, TILE
 from .registry import model_for
@@ -88,9 +88,44 @@ def encode_at(
     rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress)
     paths = rate.paths(rgb)  # pixels -> latents -> beam-searched indices of every depth
     grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
+    return _write(model, coder, pixels.shape, mode, alpha, paths, grid)
+
+
+def encode_target(
+    pixels: np.ndarray,
+    mode: str,
+    model: Model,
+    target: targets.Target,
+    device: str = "cpu",
+    progress: Callable | None = None,
+    per_position: bool = True,
+) -> tuple[bytes, float]:
+    """(a .vqc file meeting ``target``, the mu it was made at), from one encode: the
+    depths' errors and bits are measured once, at a mu near the target's, and the mu
+    that meets the target is searched over them (see :mod:`vqcodec.targets`)."""
+    rgb, alpha = _split_alpha(pixels, mode)
+    coder = coders.for_model(model)
+    mu = targets.start_mu(target, pixels.shape[0] * pixels.shape[1], model.stages)
+    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress)
+    paths = rate.paths(rgb)
+    costs = rate.costs(rgb, paths)
+    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid)  # noqa: E731
+    return targets.search(rate, costs, target, pixels.shape[:2], make, per_position)
+
+
+def _write(
+    model: Model,
+    coder: coders.Coder,
+    shape: tuple[int, ...],
+    mode: str,
+    alpha: bytes,
+    paths: list[np.ndarray],
+    grid: np.ndarray,
+) -> bytes:
+    """The .vqc file sending each latent position the indices of its depth in ``grid``."""
     indices = ratecontrol.assemble(paths, grid)  # -> the indices sent
     masks = [grid > s for s in range(len(indices))]
-    h, w = pixels.shape[:2]
+    h, w = shape[:2]
     version, depths = container.smallest_version(grid)
     return container.write(  # -> range-coded streams in a .vqc file
         container.VQCFile(
