@@ -179,9 +179,10 @@ def test_every_input_kind_is_accepted(tmp_path, photo, tiny_model):
     vqc = tmp_path / "p.vqc"
     vqc.write_bytes(data)
     expected = np.asarray(vqcodec.decompress(data, model=tiny_model))
-    for src in (data, memoryview(data), vqc, str(vqc), io.BytesIO(data), open(vqc, "rb")):  # noqa: SIM115
-        assert np.array_equal(np.asarray(vqcodec.decompress(src, model=tiny_model)), expected)
-        assert vqcodec.info(io.BytesIO(data) if hasattr(src, "read") else src)["width"] == 100
+    with open(vqc, "rb") as f:
+        for src in (data, memoryview(data), vqc, str(vqc), io.BytesIO(data), f):
+            assert np.array_equal(np.asarray(vqcodec.decompress(src, model=tiny_model)), expected)
+            assert vqcodec.info(io.BytesIO(data) if hasattr(src, "read") else src)["width"] == 100
 
 
 @pytest.mark.parametrize("bad", [None, 42, 3.5, ["x.vqc"], object()])
@@ -246,13 +247,14 @@ def test_cli_info_from_dev_zero_and_closed_stdin(tmp_path):
     import subprocess
     import sys
 
-    zero = subprocess.run(
-        [sys.executable, "-m", "vqcodec", "info", "-"],
-        stdin=open("/dev/zero", "rb"),  # noqa: SIM115
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with open("/dev/zero", "rb") as zeros:
+        zero = subprocess.run(
+            [sys.executable, "-m", "vqcodec", "info", "-"],
+            stdin=zeros,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert zero.returncode == 1 and "bad magic" in zero.stderr and "Traceback" not in zero.stderr
     closed = subprocess.run(
         f"{sys.executable} -m vqcodec decompress - {tmp_path / 'o.png'} <&-",

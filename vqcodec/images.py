@@ -72,7 +72,6 @@ def _open(source: str | Path | bytes | BinaryIO, max_pixels: int) -> Image.Image
             im = Image.open(fp)
     except Exception as exc:  # Pillow's plugins raise SyntaxError, struct.error and others
         raise ImageError(f"cannot read image {_name(source)}: {exc}") from exc
-    _check_still(im, _name(source))
     return im
 
 
