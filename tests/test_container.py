@@ -135,11 +135,65 @@ def test_hostile_fields_are_refused(offset, fmt, value, message):
         parse(reseal(bytes(bad)))
 
 
-def test_pixel_limit_is_configurable():
-    data = write(make_file(width=70, height=40))
-    parse(data, max_pixels=2800)
-    with pytest.raises(FormatError, match="limit"):
-        parse(data, max_pixels=2799)
+def test_pixel_limit_counts_the_padded_grid_and_is_configurable():
+    data = write(make_file(width=70, height=40))  # padded to 96 x 64
+    parse(data, max_pixels=96 * 64)
+    with pytest.raises(FormatError, match="6144 once padded to whole 32x32 tiles.*limit of 6143"):
+        parse(data, max_pixels=96 * 64 - 1)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "message"),
+    [
+        (1, 2_000_000, "side above the limit of 65535"),
+        (178_956_970, 1, "side above the limit"),
+        (65_535, 257, "once padded"),  # 65,536 x 288 padded: over 2^24
+        (4097, 4096, "once padded"),  # 4128 x 4096 padded
+    ],
+)
+def test_degenerate_and_oversized_shapes_are_refused_from_the_header(width, height, message):
+    """Sizes are refused as soon as the header is read, before any section is looked at;
+    the writer refuses a side no reader accepts."""
+    bad = bytearray(write(make_file(stages=1)))
+    struct.pack_into("<II", bad, 32, width, height)
+    with pytest.raises(FormatError, match=message):
+        parse(reseal(bytes(bad)))
+    from vqcodec.container import size_problem
+
+    assert size_problem(65_535, 256, 1 << 24) is None  # 65,536 x 256 padded: 2^24
+    assert size_problem(4096, 4096, 1 << 24) is None
+    with pytest.raises(ValueError, match="side"):
+        write(make_file(width=65_536, height=1))
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("symbols", "message"),
+    [
+        (lambda n: [7] + n[1:], "stream 0 holds 7 symbols, expected 96"),
+        (lambda n: [n[0], n[0] + 1, n[2]], "stream 1 holds 97 symbols, not 1..96"),
+        (lambda n: [n[0], n[1], 0], "stream 2 holds 0 symbols"),
+    ],
+)
+def test_symbol_counts_no_depth_map_allows_are_refused_before_depths_are_decoded(
+    version, symbols, message, monkeypatch
+):
+    """A stream table that no depth map fits is refused from the table alone: the depth
+    section (a range-coded stream in version 3) is never decoded."""
+    from vqcodec import container, depthcode
+
+    data = bytearray(write({1: lambda: make_file(stages=3), 2: make_v2, 3: make_v3}[version]()))
+    counts = symbols([struct.unpack_from("<I", data, 45 + 8 * s)[0] for s in range(3)])
+    for s, n in enumerate(counts):
+        struct.pack_into("<I", data, 45 + 8 * s, n)
+
+    def no_decoding(*args):
+        raise AssertionError("the depth stream was decoded")
+
+    monkeypatch.setattr(depthcode, "decode", no_decoding)
+    monkeypatch.setattr(container, "inflate_exactly", no_decoding)
+    with pytest.raises(FormatError, match=message):
+        parse(reseal(bytes(data)))
 
 
 def test_not_a_vqc_file():
@@ -253,11 +307,11 @@ def test_splice_reproduces_the_sample():
 @pytest.mark.parametrize(
     ("depths", "symbols", "message"),
     [
-        ([[0, 3, 2], [3, 2, 1]], (80, 64, 32), "outside 1..3"),
+        ([[0, 3, 2], [3, 2, 1]], (96, 64, 32), "outside 1..3"),
         ([[4, 3, 2], [3, 2, 1]], (96, 64, 48), "outside 1..3"),
         ([[255, 3, 2], [3, 2, 1]], None, "outside 1..3"),
-        ([[1, 2, 2], [2, 2, 1]], (96, 64, 0), "all 3 stages"),
-        ([[1, 1, 1], [1, 1, 1]], (96, 0, 0), "all 3 stages"),
+        ([[1, 2, 2], [2, 2, 1]], (96, 64, 32), "all 3 stages"),
+        ([[1, 1, 1], [1, 1, 1]], (96, 64, 32), "all 3 stages"),
         ([[1, 3, 2], [3, 2, 1]], (96, 64, 48), "stream 2 holds 48 symbols, expected 32"),
         ([[1, 3, 2], [3, 2, 1]], (96, 80, 32), "stream 1 holds"),
         ([[1, 3, 2], [3, 2, 1]], (112, 64, 32), "stream 0 holds"),
@@ -363,7 +417,7 @@ def _v3_with(section: bytes, symbols=None) -> bytes:
     [
         (b"", None, "32-bit words"),
         (b"\x01\x02\x03", None, "32-bit words"),
-        (lambda: _stream(np.minimum(POSITIONS, 2)), (96, 72, 0), "all 3 stages"),
+        (lambda: _stream(np.minimum(POSITIONS, 2)), None, "all 3 stages"),
         (lambda: _stream(POSITIONS), (96, 72, 25), "symbols"),
         (lambda: _stream(np.full((8, 12), 3)), None, "symbols"),
     ],

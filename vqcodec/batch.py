@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .container import DEFAULT_MAX_PIXELS
 from .errors import VQCodecError
 
 VQC_SUFFIX = ".vqc"
@@ -130,7 +131,7 @@ def _compress(source: Path) -> tuple[int, bytes, int]:
     from . import api
 
     out = api.compress(source, model=_MODEL, device=_SETTINGS.device, **_SETTINGS.options)
-    f = api.info(out)
+    f = api.info(out, max_pixels=_SETTINGS.options.get("max_pixels", DEFAULT_MAX_PIXELS))
     return source.stat().st_size, out, f["width"] * f["height"]
 
 
@@ -140,7 +141,8 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
     from .imagesave import image_bytes
 
     data = read_bytes(str(source))
-    image = api.decompress(data, model=_MODEL, device=_SETTINGS.device)
+    limit = _SETTINGS.options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    image = api.decompress(data, model=_MODEL, device=_SETTINGS.device, max_pixels=limit)
     return len(data), image_bytes(image, _SETTINGS.options["fmt"]), image.width * image.height
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .bench.cli import bench
 from .config import ModelConfig, TrainConfig
+from .container import DEFAULT_MAX_PIXELS
 from .errors import VQCodecError
 from .fileio import STDIO, check_writable, default_output, stdin, write_bytes
 from .version import __version__
@@ -103,6 +104,13 @@ FORCE = click.option(
     "--force",
     is_flag=True,
     help="Overwrite OUTPUT if it exists, or write it despite an extension of another format.",
+)
+MAX_PIXELS = click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse images of more pixels, counted padded to whole 32x32 tiles (the work it sets).",
 )
 
 
@@ -390,6 +398,7 @@ def _run_batch(
 @OUTPUT_DIR
 @JOBS
 @DEVICE
+@MAX_PIXELS
 @FORCE
 def compress(
     inputs: tuple[str, ...],
@@ -402,6 +411,7 @@ def compress(
     output_dir: Path | None,
     jobs: int,
     device: str,
+    max_pixels: int,
     force: bool,
 ) -> None:
     """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file, or many images
@@ -435,6 +445,7 @@ def compress(
         from .batch import Settings
 
         options = {"quality": quality, "per_position": not tile_depths}
+        options["max_pixels"] = max_pixels
         options |= {"target_bpp": target_bpp, "max_bytes": max_bytes, "target_psnr": target_psnr}
         settings = Settings("compress", model, device, force, options)
         _run_batch(inputs, output_dir, ".vqc", settings, jobs)
@@ -446,6 +457,7 @@ def compress(
     source = stdin() if input == STDIO else Path(input)
     bar = lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None)  # noqa: E731
     options = {"model": model, "device": device, "progress": bar, "per_position": not tile_depths}
+    options["max_pixels"] = max_pixels
     if target is None:
         data = api.compress(source, quality, **options)
     else:
@@ -475,6 +487,7 @@ def compress(
 @OUTPUT_DIR
 @JOBS
 @DEVICE
+@MAX_PIXELS
 @FORCE
 def decompress(
     inputs: tuple[str, ...],
@@ -483,6 +496,7 @@ def decompress(
     output_dir: Path | None,
     jobs: int,
     device: str,
+    max_pixels: int,
     force: bool,
 ) -> None:
     """Decompress a .vqc file (or - for stdin) to an image, or many .vqc files and folders
@@ -511,7 +525,8 @@ def decompress(
         from .batch import Settings
 
         fmt = fmt or "PNG"
-        settings = Settings("decompress", model, device, force, {"fmt": fmt})
+        options = {"fmt": fmt, "max_pixels": max_pixels}
+        settings = Settings("decompress", model, device, force, options)
         _run_batch(inputs, output_dir, extension_for(fmt), settings, jobs)
         return
     input, output = single
@@ -522,14 +537,20 @@ def decompress(
     fmt = fmt.upper()
     extension_for(fmt)  # an unknown format is refused before decoding
     _check_extension(output, fmt, force)
-    image = api.decompress(stdin() if input == STDIO else Path(input), model=model, device=device)
+    image = api.decompress(
+        stdin() if input == STDIO else Path(input),
+        model=model,
+        device=device,
+        max_pixels=max_pixels,
+    )
     write_bytes(output, image_bytes(image, fmt), force)
 
 
 @main.command()
 @click.argument("input", metavar="INPUT")
 @click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON.")
-def info(input: str, as_json: bool) -> None:
+@MAX_PIXELS
+def info(input: str, as_json: bool, max_pixels: int) -> None:
     """Show the header of a .vqc file: model, size, mode, stages, bytes and bpp.
 
     \b
@@ -538,7 +559,7 @@ def info(input: str, as_json: bool) -> None:
     """
     from . import api
 
-    fields = api.info(stdin() if input == STDIO else Path(input))
+    fields = api.info(stdin() if input == STDIO else Path(input), max_pixels=max_pixels)
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return

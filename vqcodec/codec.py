@@ -170,6 +170,7 @@ def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
     refusal = coder.refusal(model)
     if refusal:
         raise FormatError(refusal)
+    coders.check_room(coder, model, f.symbols, f.streams)
     return coders.decode_streams(coder, f.streams, model, stage_masks(f))
 
 

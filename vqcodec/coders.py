@@ -50,6 +50,14 @@ class Coder:
         """float64 ``[rows, cols]``: each present index's ideal cost in bits, 0 elsewhere."""
         raise NotImplementedError
 
+    def least_bits(self, model: Model, stage: int) -> float:
+        """The fewest bits any one index of ``stage`` can cost under ``model``'s tables."""
+        raise NotImplementedError
+
+    def quick_bits(self, model: Model, stage: int) -> float:
+        """A cheap upper bound of :meth:`least_bits` (see :func:`check_room`)."""
+        return self.least_bits(model, stage)
+
 
 class Plain(Coder):
     """Coder 1: one table per stage, the present indices in row-major order."""
@@ -66,6 +74,9 @@ class Plain(Coder):
 
     def bits(self, model, stage, symbols, previous, present):
         return entropy.code_bits(model.counts)[stage][symbols] * present
+
+    def least_bits(self, model, stage):
+        return least_bits(model.counts[stage])
 
 
 class Context(Coder):
@@ -95,6 +106,13 @@ class Context(Coder):
         t = self.tables(model, stage)
         return entropy.position_bits(symbols, stage, t, previous, present)
 
+    def least_bits(self, model, stage):
+        if stage >= entropy.NEIGHBOUR_STAGES:
+            return least_bits(model.context_counts[stage])
+        # no neighbour, above only, left only; an average is never sharper than its parts
+        tables = (model.counts[stage], model.context_counts[stage], model.left_counts[stage])
+        return min(least_bits(t) for t in tables)
+
 
 class Product(Context):
     """Coder 3: coder 2 with the two neighbours' tables multiplied (over the plain table)
@@ -109,6 +127,39 @@ class Product(Context):
         if reason is None and not entropy.product_fits(neighbours, model.left_counts):
             reason = f"model {model.name}'s tables are too large for entropy coder 3"
         return reason
+
+    def quick_bits(self, model, stage):
+        return super().least_bits(model, stage)  # the product is one more way to code
+
+    def least_bits(self, model, stage):
+        single = super().least_bits(model, stage)
+        if stage >= entropy.NEIGHBOUR_STAGES:
+            return single
+        tables = (model.counts[stage], model.context_counts[stage], model.left_counts[stage])
+        key = (stage, *map(id, tables))
+        if key not in self._products:  # every (above, left) pair: K^3 products, so cached
+            self._products[key] = (tables, _least_product_bits(*tables))
+        return min(single, self._products[key][1])
+
+    _products: dict = {}  # (stage, ids of the tables) -> (the tables, kept alive; bits)
+
+
+def least_bits(weights: np.ndarray) -> float:
+    """The fewest bits a symbol can cost under any row of integer ``weights`` ``[..., K]``
+    once constriction has quantised the row to 24 bits (a probability grows by less than
+    ``2K / 2^24`` there, every symbol keeping at least ``1 / 2^24``)."""
+    w = np.asarray(weights, dtype=np.float64)
+    sharpest = float((w.max(-1) / w.sum(-1)).max())
+    return float(-np.log2(min(1.0, sharpest + 2 * w.shape[-1] * 2.0**-24)))
+
+
+def _least_product_bits(counts: np.ndarray, context: np.ndarray, left: np.ndarray) -> float:
+    """:func:`least_bits` of coder 3's product weights over every (above, left) pair."""
+    sharpest = 0.0
+    for a in range(0, len(context), 16):
+        w = entropy.product(context[a : a + 16, None, :], left[None, :, :], counts)
+        sharpest = max(sharpest, float((w.max(-1) / w.sum(-1)).max()))  # sums below 2^60
+    return float(-np.log2(min(1.0, sharpest + 2 * counts.shape[-1] * 2.0**-24)))
 
 
 CODERS: dict[int, Coder] = {c.id: c for c in (Plain(), Context(), Product())}
@@ -165,3 +216,23 @@ def position_bits(
             for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
         ]
     )
+
+
+SLACK_WORDS = 2  # words a range coder's flush may save below the information it carries
+
+
+def check_room(coder: Coder, model: Model, symbols, streams) -> None:
+    """Refuse, before decoding, a stream whose words cannot hold its symbol count: each
+    symbol costs at least :meth:`Coder.least_bits`, so ``symbols * least_bits`` must fit
+    in ``32 * (words + SLACK_WORDS)`` bits. A hostile file cannot then make the decoder
+    work through millions of symbols from a few bytes."""
+    for s, (n, words) in enumerate(zip(symbols, streams, strict=True)):
+        room = 32 * (len(words) + SLACK_WORDS)
+        if n * coder.quick_bits(model, s) <= room:
+            continue
+        least = coder.least_bits(model, s)
+        if n * least > room:
+            raise FormatError(
+                f"stream {s} claims {n} symbols, but {len(words)} words hold at most "
+                f"{int(room / least)} under the tables of model {model.name}"
+            )

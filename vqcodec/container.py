@@ -33,7 +33,14 @@ ALPHA_MODES = ("LA", "RGBA")
 FINGERPRINT_BYTES = 16  # the model's codebook fingerprint (weights.fingerprint)
 MAX_NAME = 64
 TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-3
-DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb error threshold
+# Limits shared by the encoder (images.py) and the parser. The pixel limit counts the image
+# padded to whole tiles, which is what the network runs over and the decoder allocates: at
+# 2^24 (a 4096 x 4096 image) decoding takes a few seconds on two cores and well under 1 GiB,
+# which bounds even a file of a few hundred bytes (a flat image costs ~0.0014 bits per index
+# under coder 3). MAX_SIDE bounds the wavefront coders, which make one call per
+# anti-diagonal of the latent grid: at most (65,536 + 65,536) / 8 of them.
+DEFAULT_MAX_PIXELS = 1 << 24
+MAX_SIDE = 65_535
 _NAME_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _STREAM = struct.Struct("<II")  # symbols, words
 _U32 = struct.Struct("<I")
@@ -164,13 +171,22 @@ def alpha_plane(f: VQCFile) -> np.ndarray:
 # A check gets the value and the fields read so far and returns what is wrong, or None.
 
 
-def _check_size(height: int, h: dict, max_pixels: int) -> str | None:
-    width = h["width"]
+def size_problem(width: int, height: int, max_pixels: float) -> str | None:
+    """What is wrong with an image size under the limits, or None (shared with images.py)."""
     if width < 1 or height < 1:
         return f"invalid image size {width}x{height}"
-    if width * height > max_pixels:
-        return f"image of {width}x{height} pixels exceeds the limit of {max_pixels}"
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return f"image of {width}x{height} pixels has a side above the limit of {MAX_SIDE}"
+    if padded_pixels(width, height) > max_pixels:
+        return (
+            f"image of {width}x{height} pixels ({padded_pixels(width, height)} once padded to "
+            f"whole 32x32 tiles) exceeds the limit of {max_pixels}"
+        )
     return None
+
+
+def _check_size(height: int, h: dict, max_pixels: float) -> str | None:
+    return size_problem(h["width"], height, max_pixels)
 
 
 def _fingerprint_size(v: bytes) -> str | None:
@@ -373,6 +389,21 @@ def _expected_symbols(version: int, h: dict, depths: np.ndarray | None) -> list[
     return stage_symbols(np.asarray(depths, dtype=np.uint8), stages, per_tile)
 
 
+def _symbol_bounds(symbols: list[int], h: dict) -> str | None:
+    """What the stream table says that no depth map allows, if anything: stage 0 codes
+    every position and no stage codes more positions than the one before."""
+    rows, cols = latent_grid(h["width"], h["height"], h["tile"], h["downsample"])
+    positions = rows * cols
+    if symbols[0] != positions:
+        return f"stream 0 holds {symbols[0]} symbols, expected {positions}"
+    for s in range(1, len(symbols)):
+        if not 1 <= symbols[s] <= symbols[s - 1]:
+            return (
+                f"stream {s} holds {symbols[s]} symbols, not 1..{symbols[s - 1]} (stream {s - 1})"
+            )
+    return None
+
+
 class _Reader:
     """Cursor over bytes that refuses to read past the end."""
 
@@ -440,6 +471,9 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     payload = sum(4 * w for _, w in heads) + sum(lengths.values())
     if payload != len(body) - r.pos:
         raise FormatError(f"payload lengths add to {payload} bytes but {len(body) - r.pos} remain")
+    problem = _symbol_bounds([n for n, _ in heads], h)
+    if problem:  # before a depth section is decoded
+        raise FormatError(problem)
     raw_streams = [r.take(4 * words, "stream") for _, words in heads]
     values = {s.attr: s.parse(r.take(lengths[s.name], s.name), h) for s in layout.bodies}
     expected = _expected_symbols(fmt, h, values.get("depths"))

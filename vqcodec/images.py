@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from .container import DEFAULT_MAX_PIXELS, padded_pixels
+from .container import DEFAULT_MAX_PIXELS, padded_pixels, size_problem
 from .errors import ImageError, InputError, VQCodecError
 from .fileio import input_cap, read_source
 
@@ -39,21 +39,20 @@ _STILL_MULTIFRAME = ("MPO",)  # frame 1 is the primary image; the rest are extra
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Refuse empty images, images over the limit once padded to whole tiles, and
-    degenerate shapes whose padding would cost far more than their pixels."""
+    """Refuse empty images, sizes a .vqc reader refuses (container.size_problem: a side
+    above MAX_SIDE, more padded pixels than the limit), and degenerate shapes whose padding
+    would cost far more than their pixels."""
     if width < 1 or height < 1:
         raise ImageError(f"image has no pixels ({width}x{height})")
     padded = padded_pixels(width, height)
-    if padded > max_pixels:
-        raise ImageError(
-            f"image of {width}x{height} pixels ({padded} once padded to whole 32x32 tiles) "
-            f"exceeds the limit of {max_pixels}"
-        )
     if padded > SMALL and padded > MAX_PADDING * width * height:
         raise ImageError(
             f"image of {width}x{height} pixels is too thin: padded to whole 32x32 tiles it "
             f"is {padded / (width * height):.0f} times its area (at most {MAX_PADDING})"
         )
+    problem = size_problem(width, height, max_pixels)
+    if problem:
+        raise ImageError(problem)
 
 
 def _name(source: object) -> str:

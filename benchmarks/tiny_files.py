@@ -1,0 +1,126 @@
+"""What files of under 1 KB can make `vqcodec info` and `vqcodec decompress` cost.
+
+Writes the worst small files the limits allow and a few they refuse, then runs each
+command on each file in a fresh process, timing it and reading its peak memory:
+
+    python benchmarks/tiny_files.py --out benchmarks/results/tiny-files.json
+
+The honest worst cases are flat images at the pixel limit: under coder 3 a flat image
+costs about 0.0014 bits per index, so a few hundred bytes describe 2^24 pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import vqcodec
+from vqcodec import coders, container
+from vqcodec.container import VQCFile
+
+
+def _cheapest_repeat(model, stage: int) -> int:
+    """The index that costs least when it fills a whole stage (a flat image): its
+    probability where the index above and to the left are that index too."""
+    t = coders.CODERS[3].tables(model, stage)
+    w = t.mix(t.context, t.left, t.counts).astype(np.float64)  # row k: above = left = k
+    return int(np.argmax(np.diag(w) / w.sum(1)))
+
+
+def _file(model, width: int, height: int, depths: np.ndarray | None, words=None) -> bytes:
+    """A file of ``model`` for a flat image, every stage filled with its cheapest
+    repeated index, with per-position ``depths`` (version 3) or one stage everywhere."""
+    rows, cols = container.latent_grid(width, height, 32, 8)
+    grid = np.ones((rows, cols), np.uint8) if depths is None else depths
+    stages = int(grid.max())
+    masks = [grid > s for s in range(stages)]
+    coder = coders.for_model(model)
+    flat = [np.full((rows, cols), _cheapest_repeat(model, s), np.int32) for s in range(stages)]
+    streams = coders.encode_streams(coder, np.stack(flat), model, masks)
+    return container.write(
+        VQCFile(
+            model=model.name,
+            fingerprint=model.fingerprint,
+            width=width,
+            height=height,
+            mode="RGB",
+            tile=32,
+            downsample=8,
+            coder=coder.id,
+            symbols=tuple(int(m.sum()) for m in masks),
+            streams=streams if words is None else tuple(words for _ in streams),
+            depths=depths,
+            format_version=1 if depths is None else 3,
+        )
+    )
+
+
+def cases(model) -> dict[str, bytes]:
+    side = np.full((32, 8192), 2, np.uint8)  # 65,535 x 256: the most wavefronts allowed
+    side[0, 0] = 1
+    flat = _file(model, 4096, 4096, None)
+    one_word = (np.array([1], np.uint32),)
+    bad = bytearray(_file(model, 64, 64, None))
+    size_at = 6 + len(model.name) + 16
+    bad[size_at : size_at + 8] = np.array([2_000_000, 1], "<u4").tobytes()
+    return {
+        "flat 4096x4096, version 1 (at the pixel limit)": flat,
+        "flat 65535x256, version 1 (both limits)": _file(model, 65_535, 256, None),
+        "flat 65535x256, version 3 (both limits)": _file(model, 65_535, 256, side),
+        "4096x4096 claiming 262,144 indices in one word": _file(
+            model, 4096, 4096, None, one_word[0]
+        ),
+        "1x2,000,000 (refused by its side)": container.seal(bytes(bad[:-4])),
+    }
+
+
+def measure(command: list[str]) -> dict:
+    """Wall time, peak RSS and the last line of stderr of one command in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)  # its own peak RSS (one short line of stderr)
+    wall = time.perf_counter() - t0
+    lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
+    proc.stderr.close()
+    return {
+        "exit": os.waitstatus_to_exitcode(status),
+        "s": round(wall, 2),
+        "peak_mib": round(usage.ru_maxrss / 1024),
+        "stderr": lines[-1] if lines else "",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=vqcodec.DEFAULT_MODEL)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    model = vqcodec.get_model(args.model)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in cases(model).items():
+            path = Path(tmp) / "x.vqc"
+            path.write_bytes(data)
+            row = {"file": name, "bytes": len(data)}
+            for cmd in ("info", "decompress"):
+                argv = [sys.executable, "-m", "vqcodec", cmd, str(path)]
+                if cmd == "decompress":
+                    argv += [str(Path(tmp) / "x.png"), "--force"]
+                row[cmd] = measure(argv)
+            print(json.dumps(row), flush=True)
+            results.append(row)
+    args.out.write_text(json.dumps({"threads": args.threads, "files": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
