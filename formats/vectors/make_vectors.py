@@ -14,9 +14,14 @@ for a model that shipped before it:
 
     python formats/vectors/make_vectors.py vqcodec-base-v2 --product
 
-and ``--positions`` the set for format version 3 (a depth per latent position):
+``--positions`` the set for format version 3 (a depth per latent position):
 
     python formats/vectors/make_vectors.py vqcodec-base-v2 --positions
+
+and ``--spec`` the set a second implementation asked for (versions 2 and 3 with alpha,
+coder 2 in version 3, and a refusal for each check the other sets leave untested):
+
+    python formats/vectors/make_vectors.py vqcodec-base-v2 --spec
 
 Valid files record the SHA-256 of their entropy-decoded indices (exact on every
 machine), of their decoded pixels on the reference machine, and a PNG of those pixels.
@@ -105,6 +110,12 @@ def write_set(tag: str, valid: dict[str, bytes], invalid: dict, model) -> None:
         )
     for name, (data, error, match) in invalid.items():
         name = f"{tag}-bad-{name}"
+        try:
+            codec.decode(data)
+            raise SystemExit(f"{name} decodes; it should raise {error}")
+        except vqcodec.VQCodecError as exc:
+            if type(exc).__name__ != error or match not in str(exc):
+                raise SystemExit(f"{name} raises {exc!r}, not {error} ({match!r})") from exc
         (HERE / name).write_bytes(data)
         manifest.append({"file": name, "expect": error, "match": match})
     path = HERE / f"{tag}.manifest.json"
@@ -256,6 +267,76 @@ def positions_set(model) -> None:
     write_set(tag, valid, invalid, model)
 
 
+def spec_set(model) -> None:
+    """Vectors a second implementation asked for: versions 2 and 3 with alpha, coder 2 in
+    version 3, and one refusal for each check the other sets leave untested."""
+    from vqcodec import coders
+
+    tag = f"{model.name}-spec"
+    img = mixed(96, 128, 13)
+    alpha = sample(96, 128, 14)[:, :, :1]
+    rgba = np.concatenate([img, alpha], 2)
+    la = np.concatenate([img[:, :, :1], alpha], 2)
+    mid = (model.stages + 1) // 2
+    v3 = vqcodec.compress(img, 3, model=model)
+    f = container.parse(v3)
+    idx = codec.decode_streams(f, model)
+    streams = coders.encode_streams(coders.CODERS[2], idx, model, codec.stage_masks(f))
+    valid = {
+        f"{tag}-v2-rgba-q{mid}.vqc": vqcodec.compress(rgba, mid, model=model, per_position=False),
+        f"{tag}-v3-la-q{mid}.vqc": vqcodec.compress(la, mid, model=model),
+        f"{tag}-v3-coder2-q3.vqc": container.write(replace(f, coder=2, streams=streams)),
+    }
+    for name, want in zip(valid, (2, 3, 3), strict=True):
+        if container.parse(valid[name]).format_version != want:
+            raise SystemExit(f"{name} is not a version-{want} file; pick another image")
+    n = v3[5]
+    size_at, mode_at = 6 + n + 16, 6 + n + 24
+    rgba_file = valid[f"{tag}-v2-rgba-q{mid}.vqc"]
+    words = np.full(3, 0xFFFFFFFF, dtype=np.uint32)  # constriction refuses these words
+    one_word = (np.array([1], np.uint32),)
+    claims = container.write(
+        replace(
+            container.parse(vqcodec.compress(img[:32, :32], 1, model=model)),
+            width=4096,
+            height=4096,
+            symbols=(512 * 512,),
+            streams=one_word,
+        )
+    )
+    invalid = {
+        "header-truncated.vqc": (container.seal(v3[: 6 + n + 3]), "FormatError", "truncated"),
+        "name-with-slash.vqc": (edit(v3, 6, b"/"), "FormatError", "model name"),
+        "unknown-mode.vqc": (edit(v3, mode_at, b"\x09"), "FormatError", "mode"),
+        "tile-16.vqc": (edit(v3, mode_at + 1, b"\x10"), "FormatError", "tile size"),
+        "zero-stages.vqc": (edit(v3, mode_at + 4, b"\x00"), "FormatError", "stages"),
+        "alpha-in-rgb.vqc": (edit(rgba_file, mode_at, b"\x03"), "FormatError", "alpha"),
+        "no-alpha-in-rgba.vqc": (edit(v3, mode_at, b"\x04"), "FormatError", "alpha"),
+        "name-too-long.vqc": (
+            container.seal(v3[:5] + bytes([65]) + b"a" * 65 + v3[6 + n : -4]),
+            "FormatError",
+            "model name",
+        ),
+        "depth-stream-rejected.vqc": (
+            with_depth_section(v3, words.astype("<u4").tobytes()),
+            "FormatError",
+            "depth stream is invalid",
+        ),
+        "side-2000000.vqc": (
+            edit(v3, size_at, struct.pack("<II", 2_000_000, 1)),
+            "FormatError",
+            "side above the limit",
+        ),
+        "padded-over-limit.vqc": (
+            edit(v3, size_at, struct.pack("<II", 4100, 4090)),
+            "FormatError",
+            "once padded",
+        ),
+        "stream-too-short.vqc": (claims, "FormatError", "claims 262144 symbols"),
+    }
+    write_set(tag, valid, invalid, model)
+
+
 def main(model_name: str) -> None:
     model = vqcodec.get_model(model_name)
     tag = model.name
@@ -323,5 +404,7 @@ if __name__ == "__main__":
         product_set(vqcodec.get_model(name))
     elif "--positions" in sys.argv[1:]:
         positions_set(vqcodec.get_model(name))
+    elif "--spec" in sys.argv[1:]:
+        spec_set(vqcodec.get_model(name))
     else:
         main(name)
