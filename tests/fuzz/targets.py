@@ -128,6 +128,8 @@ def model(data: bytes) -> None:
         m = load_model(_MODEL_FILE)
     except VQCodecError:
         return
+    finally:  # libFuzzer ends the process without unwinding: leave nothing behind
+        _MODEL_FILE.unlink(missing_ok=True)
     assert m.counts.min() >= 1
 
 
@@ -226,10 +228,7 @@ def main() -> None:
 
     run = TARGETS[name]
     atheris.Setup(args, run)
-    try:
-        atheris.Fuzz()
-    finally:
-        _MODEL_FILE.unlink(missing_ok=True)
+    atheris.Fuzz()
 
 
 if __name__ == "__main__":
