@@ -184,20 +184,20 @@ def test_depth_beats_uniform_stages_on_a_mixed_image(model):
     assert ours > uniform - 1.0
 
 
-def test_progress_wraps_one_step_per_stage(tiny_model, photo):
+def test_progress_wraps_the_encoder_blocks_and_each_decoder_pass(tiny_model, photo):
     seen = []
 
-    def progress(items):
+    def progress(items, desc, **kw):
         for item in items:
-            seen.append(item.shape[0])
+            seen.append(desc if desc == "encoding" else item)
             yield item
 
-    plain = vqcodec.compress(photo, 3, model=tiny_model)
-    assert vqcodec.compress(photo, 3, model=tiny_model, progress=progress) == plain
-    assert seen == list(range(1, tiny_model.stages + 1))
+    plain = vqcodec.compress(photo, 3, model=tiny_model, effort=5)
+    assert vqcodec.compress(photo, 3, model=tiny_model, effort=5, progress=progress) == plain
+    assert seen == ["encoding", *range(1, tiny_model.stages + 1)]
     seen.clear()
     vqcodec.compress(photo, 1, model=tiny_model, progress=progress)
-    assert seen == []  # quality 1 needs no search
+    assert seen == ["encoding"]  # quality 1 needs no depth search
 
 
 def test_block_sse_sums_to_tile_sse():

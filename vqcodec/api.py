@@ -39,6 +39,8 @@ def compress(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     progress: Callable | None = None,
     per_position: bool = True,
+    effort: int = 3,
+    threads: int | None = None,
 ) -> bytes:
     """Compress an image to .vqc bytes.
 
@@ -51,10 +53,14 @@ def compress(
     (the fewest bits reaching that PSNR in dB); see :func:`compress_to_target`, which
     also says what was reached. ``model`` is a shipped model name or a path to a
     trained .safetensors file (default: the shipped default model).
-    ``progress``, if given, wraps the per-stage loop of the depth search (for
-    example ``tqdm``'s constructor): the long part of encoding a large image.
+    ``effort`` (1 fastest .. 5) is how hard the encoder searches, like cjxl's ``-e``:
+    5 is the full search of earlier releases (the same files); lower efforts are faster
+    and write slightly larger files (:mod:`vqcodec.effort`, benchmarks/results/effort.md).
+    ``progress``, if given, wraps the encoder's long loops (called as ``progress(items,
+    desc=..., total=...)``, for example ``tqdm``'s constructor).
     ``per_position=False`` sets depths per tile only (a .vqc version 1 or 2 file, for
-    readers older than version 3).
+    readers older than version 3). ``threads``: CPU threads (default: torch's setting,
+    one per core); the file does not depend on it.
     """
     from . import codec
     from .registry import get_model
@@ -62,11 +68,13 @@ def compress(
 
     options = {"model": model, "device": device, "max_pixels": max_pixels}
     options |= {"progress": progress, "per_position": per_position}
+    options |= {"effort": effort, "threads": threads}
     target = one_target(target_bpp, max_bytes, target_psnr)
     if target is not None:
         return _to_target(image, target, **options).data
     pixels, mode = to_pixels(image, max_pixels)
-    return codec.encode(pixels, mode, get_model(model), quality, device, progress, per_position)
+    m = get_model(model)
+    return codec.encode(pixels, mode, m, quality, device, progress, per_position, effort, threads)
 
 
 def _vqc(data: Source, max_pixels: int) -> bytes:
@@ -86,6 +94,8 @@ def compress_to_target(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     progress: Callable | None = None,
     per_position: bool = True,
+    effort: int = 3,
+    threads: int | None = None,
 ) -> Reached:
     """Compress an image for one target, from one encode, and say what it reached.
 
@@ -101,7 +111,8 @@ def compress_to_target(
     if target is None:
         raise VQCodecError("give one of bpp, max_bytes and psnr")
     options = {"model": model, "device": device, "max_pixels": max_pixels}
-    return _to_target(image, target, progress=progress, per_position=per_position, **options)
+    options |= {"progress": progress, "per_position": per_position}
+    return _to_target(image, target, effort=effort, threads=threads, **options)
 
 
 def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, **options):
@@ -112,7 +123,7 @@ def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, *
     m = get_model(model)
     pixels, mode = to_pixels(image, max_pixels)
     data, mu = codec.encode_target(pixels, mode, m, target, device, **options)
-    back, _ = codec.decode(data, m, device, max_pixels)
+    back, _ = codec.decode(data, m, device, max_pixels, options.get("threads"))
     color = 1 if mode in ("L", "LA") else 3  # alpha is lossless: not in the PSNR
     h, w = pixels.shape[:2]
     reached = psnr(back[:, :, :color], pixels[:, :, :color])
@@ -125,16 +136,22 @@ def decompress(
     model: Model | str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    threads: int | None = None,
+    progress: Callable | None = None,
 ) -> Image.Image:
     """Decode a .vqc file (bytes, a path or a binary file object) to a PIL image of the
     original size and mode.
 
     The model is found from the file's header; pass ``model`` to decode with a
     model that is not shipped (it must be the one the file was made with).
+    ``threads``: CPU threads (default: torch's setting, one per core); with OpenVINO
+    installed the pixels did not depend on it in our tests. ``progress``, if given,
+    wraps the decoder's loop over blocks (for example ``tqdm``'s constructor).
     """
     from . import codec
 
-    pixels, mode = codec.decode(_vqc(data, max_pixels), model, device, max_pixels)
+    data = _vqc(data, max_pixels)
+    pixels, mode = codec.decode(data, model, device, max_pixels, threads, progress)
     return to_image(pixels, mode)
 
 

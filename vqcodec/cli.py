@@ -112,6 +112,19 @@ MAX_PIXELS = click.option(
     show_default=True,
     help="Refuse images of more pixels, counted padded to whole 32x32 tiles (the work it sets).",
 )
+THREADS = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads [default: one per core].",
+)
+
+
+def _progress(it, **kw):
+    """A progress bar on stderr for a long loop, shown only when stderr is a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(it, leave=False, disable=None, **kw)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -395,10 +408,19 @@ def _run_batch(
     help="Depths per 32x32 tile only: a .vqc version 1 or 2 file, for readers older than "
     "version 3 (slightly larger).",
 )
+@click.option(
+    "-e",
+    "--effort",
+    type=click.IntRange(1, 5),
+    default=3,
+    show_default=True,
+    help="How hard the encoder searches: 1 (fastest) to 5 (slowest, smallest files).",
+)
 @OUTPUT_DIR
 @JOBS
 @DEVICE
 @MAX_PIXELS
+@THREADS
 @FORCE
 def compress(
     inputs: tuple[str, ...],
@@ -408,10 +430,12 @@ def compress(
     target_psnr: float | None,
     model: str | None,
     tile_depths: bool,
+    effort: int,
     output_dir: Path | None,
     jobs: int,
     device: str,
     max_pixels: int,
+    threads: int | None,
     force: bool,
 ) -> None:
     """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file, or many images
@@ -428,11 +452,10 @@ def compress(
       vqcodec compress photo.png                 # writes photo.vqc
       vqcodec compress photo.png small.vqc -q 1
       vqcodec compress photo.png --max-bytes 20000
+      vqcodec compress photo.png -e 5            # slowest search, smallest file
       cat photo.png | vqcodec compress - - > photo.vqc
       vqcodec compress a.png b.jpg photos/ -o out/ -j 2
     """
-    from tqdm import tqdm
-
     from . import api
     from .targets import one_target
 
@@ -444,7 +467,7 @@ def compress(
     if single is None:
         from .batch import Settings
 
-        options = {"quality": quality, "per_position": not tile_depths}
+        options = {"quality": quality, "per_position": not tile_depths, "effort": effort}
         options["max_pixels"] = max_pixels
         options |= {"target_bpp": target_bpp, "max_bytes": max_bytes, "target_psnr": target_psnr}
         settings = Settings("compress", model, device, force, options)
@@ -455,8 +478,8 @@ def compress(
     check_writable(output, force)
     _check_extension(output, None, force)
     source = stdin() if input == STDIO else Path(input)
-    bar = lambda it: tqdm(it, desc="depths", unit="stage", leave=False, disable=None)  # noqa: E731
-    options = {"model": model, "device": device, "progress": bar, "per_position": not tile_depths}
+    options = {"model": model, "device": device, "progress": _progress}
+    options |= {"per_position": not tile_depths, "effort": effort, "threads": threads}
     options["max_pixels"] = max_pixels
     if target is None:
         data = api.compress(source, quality, **options)
@@ -488,6 +511,7 @@ def compress(
 @JOBS
 @DEVICE
 @MAX_PIXELS
+@THREADS
 @FORCE
 def decompress(
     inputs: tuple[str, ...],
@@ -497,6 +521,7 @@ def decompress(
     jobs: int,
     device: str,
     max_pixels: int,
+    threads: int | None,
     force: bool,
 ) -> None:
     """Decompress a .vqc file (or - for stdin) to an image, or many .vqc files and folders
@@ -537,11 +562,14 @@ def decompress(
     fmt = fmt.upper()
     extension_for(fmt)  # an unknown format is refused before decoding
     _check_extension(output, fmt, force)
+    source = stdin() if input == STDIO else Path(input)
     image = api.decompress(
-        stdin() if input == STDIO else Path(input),
+        source,
         model=model,
         device=device,
         max_pixels=max_pixels,
+        threads=threads,
+        progress=_progress,
     )
     write_bytes(output, image_bytes(image, fmt), force)
 

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 
 from . import coders, container, ratecontrol, targets
+from . import effort as efforts
+from . import threads as threads_
 from .errors import FormatError, VQCodecError
 from .model import DOWNSAMPLE, TILE
 from .registry import model_for
-from .transform import decode_indices
+from .transform import decode_indices, network
 from .weights import Model
 
 
@@ -58,18 +60,21 @@ def encode(
     device: str = "cpu",
     progress: Callable | None = None,
     per_position: bool = True,
+    effort: int = efforts.DEFAULT,
+    threads: int | None = None,
 ) -> bytes:
     """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``.
 
     Quality 1 sends one stage everywhere and quality ``model.stages`` every stage
     everywhere; in between each tile, or each latent position where that pays, gets its
-    own depth (see :mod:`vqcodec.ratecontrol`), which costs one decoder pass per stage
-    (``progress`` wraps that loop). ``per_position=False`` keeps depths per tile, so the
-    file is version 1 or 2, which readers older than version 3 can decode.
+    own depth (see :mod:`vqcodec.ratecontrol`), searched as hard as ``effort`` says
+    (:mod:`vqcodec.effort`; ``progress`` wraps the long loops). ``per_position=False``
+    keeps depths per tile, so the file is version 1 or 2, which readers older than
+    version 3 can decode. ``threads``: CPU threads (default: torch's setting).
     """
     check_quality(model, quality)
     mu = ratecontrol.quality_mu(quality, model.stages)
-    return encode_at(pixels, mode, model, mu, device, progress, per_position)
+    return encode_at(pixels, mode, model, mu, device, progress, per_position, effort, threads)
 
 
 def encode_at(
@@ -80,14 +85,18 @@ def encode_at(
     device: str = "cpu",
     progress: Callable | None = None,
     per_position: bool = True,
+    effort: int = efforts.DEFAULT,
+    threads: int | None = None,
 ) -> bytes:
     """:func:`encode` at the Lagrange multiplier ``mu`` itself (squared 8-bit error per
     bit; ``inf``: one stage everywhere, 0: every stage), for measuring the ladder."""
     rgb, alpha = _split_alpha(pixels, mode)
     coder = coders.for_model(model)
-    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress)
-    paths = rate.paths(rgb)  # pixels -> latents -> beam-searched indices of every depth
-    grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
+    search, n = efforts.effort(effort), threads_.resolve(threads)
+    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress, search, n)
+    with threads_.using(n):
+        paths = rate.paths(rgb)  # pixels -> latents -> searched indices of every depth
+        grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
     return _write(model, coder, pixels.shape, mode, alpha, paths, grid)
 
 
@@ -99,6 +108,8 @@ def encode_target(
     device: str = "cpu",
     progress: Callable | None = None,
     per_position: bool = True,
+    effort: int = efforts.DEFAULT,
+    threads: int | None = None,
 ) -> tuple[bytes, float]:
     """(a .vqc file meeting ``target``, the mu it was made at), from one encode: the
     depths' errors and bits are measured once, at a mu near the target's, and the mu
@@ -106,9 +117,11 @@ def encode_target(
     rgb, alpha = _split_alpha(pixels, mode)
     coder = coders.for_model(model)
     mu = targets.start_mu(target, pixels.shape[0] * pixels.shape[1], model.stages)
-    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress)
-    paths = rate.paths(rgb)
-    costs = rate.costs(rgb, paths)
+    search, n = efforts.effort(effort), threads_.resolve(threads)
+    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress, search, n)
+    with threads_.using(n):
+        paths = rate.paths(rgb)
+        costs = rate.costs(rgb, paths)
     make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid)  # noqa: E731
     return targets.search(rate, costs, target, pixels.shape[:2], make, per_position)
 
@@ -179,15 +192,22 @@ def decode(
     model: Model | str | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    threads: int | None = None,
+    progress: Callable | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Decode .vqc bytes to ``(uint8 [H, W, C], mode)``."""
+    """Decode .vqc bytes to ``(uint8 [H, W, C], mode)`` on ``threads`` CPU threads
+    (default: torch's setting, one per core); ``progress`` wraps the decoder's loop over
+    blocks (see :func:`~vqcodec.transform.decode_indices`)."""
     f = container.parse(data, max_pixels)
     m = model_for(f.model, f.fingerprint, model)
     alpha = container.alpha_plane(f) if f.alpha else None
+    n = threads_.resolve(threads)
     indices = decode_streams(f, m)
     dev = resolve_device(device)
     depths = None if f.format_version == container.VERSION else container.position_depths(f)
-    rgb = decode_indices(m.net.to(dev), indices, dev, depths)[: f.height, : f.width]
+    with threads_.using(n):
+        net = network(m.net.to(dev), dev, n)
+        rgb = decode_indices(net, indices, dev, depths, progress)[: f.height, : f.width]
     if f.mode in ("L", "LA"):
         rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
     return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode

@@ -8,7 +8,7 @@ quality ``q`` the encoder gives each tile the depth ``d`` that minimises
 where ``SSE_d`` is the tile's squared pixel error when the image is decoded with
 ``d`` stages and ``bits_d`` the cost of those indices under the entropy coder. The
 indices of each depth come from a beam search over the residual codebooks (best
-``d``-stage path, ``BEAM_WIDTH`` paths kept, scored by latent error + ``beam_rate(mu)``
+``d``-stage path, the effort's beam width of paths kept, scored by latent error + ``beam_rate(mu)``
 times the bits under the entropy coder's tables), which lowers the error of every
 depth for the same bits. ``mu_q`` (squared 8-bit error per bit) falls with quality:
 quality 1 sends one stage everywhere, the top quality every stage everywhere, and the
@@ -32,8 +32,9 @@ import torch
 
 from . import coders, container, depthcode, entropy
 from .coders import Coder
-from .model import DOWNSAMPLE, LATENT_TILE, TILE
-from .transform import decode_indices, encode_paths
+from .effort import DEFAULT, Effort, effort, estimate_errors
+from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
+from .transform import Paths, decode_indices, network, search_paths
 
 if TYPE_CHECKING:
     from .weights import Model
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 # each step multiplies the rate by about 1.32, from 0.048 bpp at quality 1 to 1.03 at 12
 MU_LADDER = (6150.0, 3510.0, 2250.0, 1430.0, 886.0, 501.0, 262.0, 123.0, 48.8, 13.5)
 BEAM_MU_CAP = 2000.0  # the beam's rate weight stops growing here (tuned at this mu)
-BEAM_WIDTH = 8
 BEAM_RATE_PER_MU = 1e-5  # latent squared error per bit in the beam's score, per unit of mu
 _BAND = 8 * TILE  # rows of pixels compared at a time, bounding memory
 
@@ -119,8 +119,10 @@ class RateModel:
     """What the encoder weighs and how: ``model``'s codebooks searched and its indices
     priced by ``coder``'s tables, at the Lagrange multiplier ``mu`` (squared 8-bit error
     per bit; ``inf``: one stage everywhere, 0: every stage), the network run on
-    ``device``. ``progress``, if given, wraps the loop of decoder passes (for example
-    ``tqdm``'s constructor).
+    ``device`` with ``threads`` CPU threads, searching as hard as ``effort`` says (see
+    :mod:`vqcodec.effort`; the default effort unless given). ``progress``, if given, wraps the
+    loops over encoder blocks and decoder passes (called as ``progress(items, desc=...)``,
+    like ``tqdm``'s constructor).
 
     The encoder's steps: :meth:`paths` (indices of every depth) -> :meth:`depths` (each
     position's depth) -> :func:`assemble`.
@@ -131,7 +133,8 @@ class RateModel:
     coder: Coder
     device: torch.device | str = "cpu"
     progress: Callable | None = None
-    beam_width: int = BEAM_WIDTH
+    effort: Effort = effort(DEFAULT)
+    threads: int = 1
 
     @property
     def stages(self) -> int:
@@ -152,34 +155,76 @@ class RateModel:
         context = None
         if m.context_counts is not None:
             context = torch.from_numpy(entropy.code_bits(m.context_counts))
-        quantizer, stages, rate = m.net.quantizer, self.stages, beam_rate(self.mu)
+        quantizer, stages, width = m.net.quantizer, self.stages, self.effort.beam_width
+        rate = beam_rate(self.mu) if width > 1 else 0.0  # greedy: the nearest code
         return lambda z: quantizer.beam_search(
-            z, stages, self.beam_width, rate, bits, context, entropy.NEIGHBOUR_STAGES
+            z, stages, width, rate, bits, context, entropy.NEIGHBOUR_STAGES
         )
 
-    def paths(self, rgb: np.ndarray) -> list[np.ndarray]:
-        """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an
-        image ``[H, W, 3]`` sends at that depth."""
+    def net(self) -> VQVAE:
+        """What runs the networks: torch at the highest effort (as the encoder always
+        did), else OpenVINO where it can (see :func:`~vqcodec.transform.network`)."""
         net = self.model.net.to(self.device)
-        return encode_paths(net, rgb, self.stages, self.search(), self.device)
+        if self.effort.reference:
+            return net
+        return network(net, self.device, self.threads, self.effort.precision)
+
+    def paths(self, rgb: np.ndarray) -> Paths:
+        """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an
+        image ``[H, W, 3]`` sends at that depth (and their latent errors)."""
+        return search_paths(self.net(), rgb, self.stages, self.search(), self.device, self.progress)
 
     def bits(self, indices: np.ndarray) -> np.ndarray:
         """The ideal cost in bits ``[stages, rows, cols]`` of every index of ``indices``."""
         return coders.position_bits(self.coder, indices, self.model)
 
-    def costs(self, rgb: np.ndarray, paths: list[np.ndarray]) -> DepthCosts:
-        """Each depth's error and bits at every position: one decoder pass per depth."""
-        net = self.model.net.to(self.device)
-        error = np.empty((len(paths), *paths[0].shape[1:]))
-        bits = np.empty_like(error)
-        for d, idx in enumerate(self.progress(paths) if self.progress else paths):
-            bits[d] = self.bits(idx).sum(0)
-            error[d] = block_sse(decode_indices(net, idx, self.device), rgb)
-        return DepthCosts(error, bits)
+    def costs(self, rgb: np.ndarray, paths: Paths) -> DepthCosts:
+        """Each depth's error and bits at every position: one decoder pass per depth, or
+        at lower efforts a few, the other depths' errors estimated from their latent
+        errors (:func:`~vqcodec.effort.estimate_errors`)."""
+        net = self.net()
+        measure = self.effort.depths(len(paths))
+        if self.effort.reference:
+            bits = np.stack([self.bits(idx).sum(0) for idx in paths])
+        else:
+            bits = self.shared_bits(paths)
+        error = {}
+        for d in self.progress(measure, desc="depths") if self.progress else measure:
+            error[d] = block_sse(decode_indices(net, paths[d - 1], self.device), rgb)
+        if len(error) < len(paths):
+            return DepthCosts(estimate_errors(error, paths.latent_error), bits)
+        return DepthCosts(np.stack([error[d] for d in range(1, len(paths) + 1)]), bits)
 
-    def depths(
-        self, rgb: np.ndarray, paths: list[np.ndarray], per_position: bool = True
-    ) -> np.ndarray:
+    def shared_bits(self, paths: list[np.ndarray]) -> np.ndarray:
+        """float64 ``[S, rows, cols]``: the bits of each depth's path, pricing only where it
+        differs from the deepest path.
+
+        Each stage's index is priced once on the deepest path; a shallower path reuses
+        that price wherever its index and the one before equal the deepest path's, and
+        prices its own index elsewhere. The first stages, priced by their neighbours'
+        indices too, are priced whole for each path that differs there. The same bits as
+        pricing every path, several times faster.
+        """
+        deepest = paths[-1]
+        base = self.bits(deepest)  # [S, rows, cols]
+        m, out = self.model, np.empty((len(paths), *deepest.shape[1:]))
+        for d, idx in enumerate(paths, 1):
+            total = np.zeros(deepest.shape[1:])
+            for s in range(d):
+                differ = idx[s] != deepest[s]
+                if s:
+                    differ |= idx[s - 1] != deepest[s - 1]
+                if not differ.any():
+                    total += base[s]
+                    continue
+                if s < entropy.NEIGHBOUR_STAGES:
+                    differ = np.ones_like(differ)
+                total += np.where(differ, 0.0, base[s])
+                total += self.coder.bits(m, s, idx[s], idx[s - 1] if s else None, differ)
+            out[d - 1] = total
+        return out
+
+    def depths(self, rgb: np.ndarray, paths: Paths, per_position: bool = True) -> np.ndarray:
         """uint8 ``[rows, cols]``: each latent position's depth (see :meth:`choose`)."""
         if self.uniform:
             depth = 1 if math.isinf(self.mu) else len(paths)

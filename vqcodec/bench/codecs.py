@@ -207,8 +207,9 @@ def jxl() -> Codec:
     )
 
 
-def vqcodec(model: str | None = None, device: str = "cpu") -> Codec:
-    """vqcodec at every quality level of ``model`` (the shipped default when None)."""
+def vqcodec(model: str | None = None, device: str = "cpu", effort: int | None = None) -> Codec:
+    """vqcodec at every quality level of ``model`` (the shipped default when None), at
+    encoder ``effort`` (the default when None)."""
     from vqcodec.api import compress, decompress
     from vqcodec.registry import get_model
 
@@ -217,8 +218,10 @@ def vqcodec(model: str | None = None, device: str = "cpu") -> Codec:
     m = get_model(model)
     levels = tuple(range(1, m.stages + 1))
 
+    level = {} if effort is None else {"effort": effort}
+
     def encode(pixels: np.ndarray, quality: Setting) -> bytes:
-        return compress(pixels, int(quality), model=m, device=device)
+        return compress(pixels, int(quality), model=m, device=device, **level)
 
     def decode(data: bytes) -> np.ndarray:
         return np.asarray(decompress(data, model=m, device=device).convert("RGB"))
@@ -232,7 +235,12 @@ def vqcodec(model: str | None = None, device: str = "cpu") -> Codec:
         mid=levels[len(levels) // 2],
         encode=encode,
         decode=decode,
-        options={"model": m.name, "codebook_fingerprint": m.fingerprint.hex(), "device": device},
+        options={
+            "model": m.name,
+            "codebook_fingerprint": m.fingerprint.hex(),
+            "device": device,
+            **level,
+        },
         library=f"vqcodec {metadata.version('vqcodec')}, torch {_torch_version()}",
         inspect=lambda data: file_stats(data, m),
     )
@@ -277,10 +285,12 @@ def missing(name: str) -> str | None:
     return None
 
 
-def make(name: str, model: str | None = None, device: str = "cpu") -> Codec:
-    """The adapter for codec ``name`` (one of :data:`ALL`)."""
+def make(
+    name: str, model: str | None = None, device: str = "cpu", effort: int | None = None
+) -> Codec:
+    """The adapter for codec ``name`` (one of :data:`ALL`); ``effort`` is vqcodec's."""
     if name == "vqcodec":
-        return vqcodec(model, device)
+        return vqcodec(model, device, effort)
     return _FACTORIES[name]()
 
 
