@@ -82,18 +82,30 @@ def cases(model) -> dict[str, bytes]:
     }
 
 
-def measure(command: list[str]) -> dict:
-    """Wall time, peak RSS and the last line of stderr of one command in a fresh process."""
+# Runs the CLI and prints its own peak RSS (VmHWM: ru_maxrss would include this
+# process's, which holds torch, across fork and exec) as the last line of stderr.
+_CHILD = (
+    "import atexit, runpy, sys\n"
+    "from vqcodec.bench.worker import peak_rss_mb\n"
+    "atexit.register(lambda: print(f'peak {peak_rss_mb():.0f}', file=sys.stderr))\n"
+    "sys.argv = ['vqcodec', *sys.argv[1:]]\n"
+    "runpy.run_module('vqcodec', run_name='__main__')\n"
+)
+
+
+def measure(args: list[str]) -> dict:
+    """Wall time, peak RSS and the error line of one CLI command in a fresh process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)  # its own peak RSS (one short line of stderr)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     wall = time.perf_counter() - t0
-    lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
-    proc.stderr.close()
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    peak = float(lines.pop().split()[1]) if lines and lines[-1].startswith("peak ") else None
     return {
-        "exit": os.waitstatus_to_exitcode(status),
+        "exit": proc.returncode,
         "s": round(wall, 2),
-        "peak_mib": round(usage.ru_maxrss / 1024),
+        "peak_mib": peak,
         "stderr": lines[-1] if lines else "",
     }
 
@@ -113,13 +125,14 @@ def main() -> None:
             path.write_bytes(data)
             row = {"file": name, "bytes": len(data)}
             for cmd in ("info", "decompress"):
-                argv = [sys.executable, "-m", "vqcodec", cmd, str(path)]
+                argv = [cmd, str(path)]
                 if cmd == "decompress":
                     argv += [str(Path(tmp) / "x.png"), "--force"]
                 row[cmd] = measure(argv)
             print(json.dumps(row), flush=True)
             results.append(row)
-    args.out.write_text(json.dumps({"threads": args.threads, "files": results}, indent=1) + "\n")
+    summary = {"threads": args.threads, "load_average_after": os.getloadavg(), "files": results}
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":
