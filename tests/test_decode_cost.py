@@ -178,3 +178,15 @@ def test_coder_3_floor_covers_its_sharpest_product():
     coders.check_room(product, model, [grid.size], [words])
     with pytest.raises(FormatError, match="claims"):
         coders.check_room(product, model, [10 * grid.size], [words[:1]])
+
+
+def test_words_after_the_last_symbol_are_ignored(tiny_model, photo):
+    """VQC.md: words left in a stream after its last symbol are not an error (the room
+    check bounds the other direction only)."""
+    data = vqcodec.compress(photo, 3, model=tiny_model)
+    f = container.parse(data)
+    padded = tuple(np.append(w, np.uint32(0xDEADBEEF)) for w in f.streams)
+    longer = container.write(replace(f, streams=padded))
+    assert len(longer) == len(data) + 4 * f.stages
+    back = vqcodec.decompress(longer, model=tiny_model)
+    assert np.array_equal(np.asarray(back), np.asarray(vqcodec.decompress(data, model=tiny_model)))
