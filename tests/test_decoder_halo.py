@@ -1,0 +1,43 @@
+"""Decoding in blocks is exact only with a halo of at least ``2 + 2 * dec_blocks`` latent
+positions (formats/VQC.md, "Blocks"): one for the first 3x3 convolution, two per
+residual block, one for the three transposed convolutions together."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from vqcodec import registry, transform
+from vqcodec.config import ModelConfig
+from vqcodec.model import VQVAE
+
+
+def reach(cfg: ModelConfig) -> int:
+    return 2 + 2 * cfg.dec_blocks
+
+
+@pytest.mark.parametrize("name", registry.shipped())
+def test_the_halo_covers_every_shipped_decoder(name):
+    with safe_open(str(registry.MODELS_DIR / f"{name}.safetensors"), "numpy") as f:
+        cfg = ModelConfig.from_json(f.metadata()["config"])
+    assert reach(cfg) <= transform.DECODER_HALO
+
+
+@pytest.mark.parametrize("dec_blocks", [0, 1, 2])
+def test_blocks_join_exactly_with_a_halo_of_the_reach(dec_blocks, monkeypatch):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        channels=(4, 4, 6), latent_dim=4, stages=2, codebook_size=8, dec_blocks=dec_blocks
+    )
+    net = VQVAE(cfg).eval()
+    idx = np.random.default_rng(0).integers(0, 8, (2, 13, 17))
+    whole = transform.decode_indices(net, idx)
+    monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 5))
+    monkeypatch.setattr(transform, "DECODER_HALO", reach(cfg))
+    np.testing.assert_array_equal(transform.decode_indices(net, idx), whole)
+    with torch.no_grad():  # and one position less is not enough
+        full = net.reconstruct(torch.from_numpy(idx)[None])[0]
+        cut = net.reconstruct(torch.from_numpy(idx[:, : 4 + reach(cfg) - 1])[None])[0]
+    assert not torch.equal(cut[:, : 4 * 8], full[:, : 4 * 8])
