@@ -18,7 +18,9 @@ from vqcodec.model import ModelConfig
 from vqcodec.train import TrainConfig, lr_at, resumable, sample_levels, split_images, train
 from vqcodec.weights import load_model
 
-TINY = ModelConfig(channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16)
+TINY = ModelConfig(
+    channels=(8, 8, 8), latent_dim=4, stages=2, codebook_size=16, enc_blocks=0, dec_blocks=0
+)
 CFG = TrainConfig(steps=4, batch_size=2, crop=64, log_every=2, checkpoint_every=2)
 
 
@@ -97,6 +99,12 @@ def test_cli_train_smoke(folder, tmp_path):
         "2",
         "--codebook-size",
         "16",
+        "--channels",
+        "8,8,8",
+        "--enc-blocks",
+        "0",
+        "--dec-blocks",
+        "0",
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -179,7 +187,7 @@ def _tiny_args(folder, out) -> list[str]:
     return [
         "--data", str(folder), "--out", str(out), "--steps", "3", "--batch-size", "2",
         "--crop", "32", "--stages", "2", "--codebook-size", "16", "--latent-dim", "4",
-        "--channels", "8,8,8", "--enc-blocks", "1", "--dec-blocks", "1",
+        "--channels", "8,8,8", "--enc-blocks", "0", "--dec-blocks", "0",
         "--log-every", "1", "--checkpoint-every", "1",
     ]  # fmt: skip
 
@@ -303,9 +311,13 @@ def test_a_snapshot_resumes_with_a_new_warm_up(folder, tmp_path):
         assert not any(k.startswith("opt.") for k in f.keys())  # noqa: SIM118
         assert f.get_tensor("model.decoder.0.weight").dtype == torch.float16
         assert f.get_tensor("model.quantizer.codebooks").dtype == torch.float32
-    card = train(folder, tmp_path / "b.st", "t", cfg, TINY, checkpoint=snap, say=said.append)
+    card = train(
+        folder, tmp_path / "b.st", "t", cfg, TINY, checkpoint=snap, say=said.append, time_limit=1e-9
+    )
     assert said == ["resuming from step 1 (no optimizer state: re-warm-up over 3 steps)"]
-    assert card["steps_done"] == 60
+    assert card["steps_done"] == 2
+    with safe_open(str(snap), "pt") as f:
+        assert f.metadata()["rewarm_from"] == "1"  # a later exact resume keeps the new warm-up
     assert lr_at(5, cfg, rewarm_from=4) == pytest.approx(lr_at(5, cfg) * 2 / 3)
     assert lr_at(30, cfg, rewarm_from=4) == lr_at(30, cfg)
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The vqcodec-base-v3 training campaign: one command, rerun to resume (see README.md here).
 # Usage: campaigns/v3/run.sh [RUN_DIR] [MINUTES]   (from a checkout; RUN_DIR default
-# /work/runs/train/v3, MINUTES the time limit of this call, default 85).
+# /work/runs/train/v3, MINUTES the time limit of this call, default 85). THREADS (default 1),
+# TRAIN_DEVICE (cpu or cuda: a lent GPU continues the same run, similar but not bit-equal)
+# and SNAPSHOT (a compact snapshot to start from when RUN_DIR has no checkpoint) are optional.
 # Photos 001-040 train, 041-049 validate (held out); Kodak is never used here.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,5 +25,6 @@ exec python -m vqcodec train \
   --data "$run/train40" --val "$run/val9" --init-from "$init" \
   --latent-dim 64 --stages 20 --steps 24000 --batch-size 8 --crop 128 --lr 1e-4 --bf16 \
   --log-every 100 --checkpoint-every 250 --threads "${THREADS:-1}" --time-limit "$minutes" \
+  --train-device "${TRAIN_DEVICE:-cpu}" \
   --out "$run/vqcodec-v3-campaign.safetensors" --name vqcodec-v3-campaign \
   --checkpoint "$checkpoint" --log "$run/log.jsonl"
