@@ -21,22 +21,23 @@ from vqcodec.config import ModelConfig, TrainConfig
 from vqcodec.model import VQVAE
 from vqcodec.train import sample_levels
 
-VARIANTS = ("baseline", "channels_last", "compile", "bf16", "crop128")
+VARIANTS = ("baseline", "channels_last", "compile", "bf16", "crop128", "bf16_crop128")
 
 
-def make_step(variant: str, pixels: int):
-    """A closure doing one training step of ``variant``; returns its pixel count."""
+def make_step(variant: str, pixels: int, arch: ModelConfig):
+    """A closure doing one training step of ``variant``; returns its loss."""
     torch.manual_seed(0)
-    crop = 128 if variant == "crop128" else 256
+    crop = 128 if "crop128" in variant else 256
     cfg = TrainConfig(batch_size=pixels // crop**2, crop=crop)
-    net = VQVAE(ModelConfig())
+    net = VQVAE(arch)
     memory = torch.channels_last if variant == "channels_last" else torch.contiguous_format
     net = net.to(memory_format=memory)
     model = torch.compile(net) if variant == "compile" else net
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(cfg.batch_size, 3, crop, crop).contiguous(memory_format=memory)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else nullcontext()
+    bf16 = "bf16" in variant
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     def step() -> float:
         active = sample_levels(cfg, net.cfg.stages, gen)
@@ -46,7 +47,7 @@ def make_step(variant: str, pixels: int):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     return step
 
@@ -58,10 +59,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2, help="timed steps per variant per round")
     ap.add_argument("--pixels", type=int, default=4 * 256 * 256, help="pixels per step")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--latent-dim", type=int, default=ModelConfig().latent_dim)
+    ap.add_argument("--stages", type=int, default=ModelConfig().stages)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    steps = {v: make_step(v, args.pixels) for v in args.variants.split(",")}
+    arch = ModelConfig(latent_dim=args.latent_dim, stages=args.stages)
+    steps = {v: make_step(v, args.pixels, arch) for v in args.variants.split(",")}
     for step in steps.values():  # warm-up (and compilation)
         step()
     times: dict[str, list[float]] = {v: [] for v in steps}
@@ -79,6 +83,7 @@ def main() -> None:
         print(f"{v:14s} {med:7.3f} s/step {args.pixels / med:10.0f} px/s  x{base / med:.2f}")
     if args.out:
         meta = {"threads": args.threads, "pixels_per_step": args.pixels, "rounds": args.rounds}
+        meta["arch"] = {"latent_dim": arch.latent_dim, "stages": arch.stages}
         with open(args.out, "w") as f:
             json.dump({**meta, "variants": result}, f, indent=1)
 
