@@ -21,18 +21,23 @@ from vqcodec.transform import decode_indices, encode_indices
 from vqcodec.weights import load_model
 
 HELD_OUT = range(41, 50)
-SHOWN = (1, 2, 3, 4, 6, 8)
+SHOWN = (1, 2, 3, 4, 6, 8, 12)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument(
+        "--all", action="store_true", help="every PNG in FOLDER (e.g. Kodak), not 41-49"
+    )
     args = ap.parse_args()
-    images = [
-        np.asarray(Image.open(args.folder / f"{i:03d}.png").convert("RGB"))[:512, :768]
-        for i in HELD_OUT
-    ]
+    files = (
+        sorted(args.folder.glob("*.png"))
+        if args.all
+        else [args.folder / f"{i:03d}.png" for i in HELD_OUT]
+    )
+    images = [np.asarray(Image.open(f).convert("RGB"))[:512, :768] for f in files]
     for path in args.models:
         m = load_model(path)
         shown = [s for s in SHOWN if s < m.stages] + [m.stages]
