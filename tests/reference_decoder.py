@@ -25,6 +25,7 @@ MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 def parse(data: bytes) -> dict:
     """The fields of a .vqc file (the Layout table), streams as uint32 word arrays."""
     version, n = data[4], data[5]
+    kind = version - 3 if version > 3 else version  # 4-6: 1-3 with a metadata section
     name = data[6 : 6 + n].decode("ascii")
     fp = data[6 + n : 22 + n]
     width, height, mode, _tile, _down, coder, stages = struct.unpack_from("<IIBBBBB", data, 22 + n)
@@ -33,9 +34,12 @@ def parse(data: bytes) -> dict:
     pos += 8 * stages
     (alpha_len,) = struct.unpack_from("<I", data, pos)
     pos += 4
-    depth_len = 0
-    if version > 1:
+    depth_len = meta_len = 0
+    if kind > 1:
         (depth_len,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+    if version > 3:
+        (meta_len,) = struct.unpack_from("<I", data, pos)
         pos += 4
     streams = []
     for _, words in table:
@@ -43,9 +47,12 @@ def parse(data: bytes) -> dict:
         pos += 4 * words
     depth = data[pos : pos + depth_len]
     alpha = data[pos + depth_len : pos + depth_len + alpha_len]
+    section = data[pos + depth_len + alpha_len : pos + depth_len + alpha_len + meta_len]
     rows, cols = 4 * -(-height // 32), 4 * -(-width // 32)
     f = dict(
         version=version,
+        depth_kind=kind,
+        metadata=_metadata(section),
         model=name,
         fingerprint=fp,
         width=width,
@@ -63,6 +70,16 @@ def parse(data: bytes) -> dict:
     return f
 
 
+def _metadata(section: bytes) -> dict:
+    """The metadata entries by kind (1 ICC, 2 EXIF, 3 XMP); none in versions 1-3."""
+    out, pos = {}, 1
+    for _ in range(section[0] if section else 0):
+        kind, length = struct.unpack_from("<BI", section, pos)
+        out[kind] = section[pos + 5 : pos + 5 + length]
+        pos += 5 + length
+    return out
+
+
 def _wavefronts(rows: int, cols: int):
     """Positions by anti-diagonal ``r + c``, within one by increasing ``r``."""
     for d in range(rows + cols - 1):
@@ -73,9 +90,9 @@ def _wavefronts(rows: int, cols: int):
 def _depths(f: dict, section: bytes) -> np.ndarray:
     """The depth of every latent position ``[rows, cols]``."""
     rows, cols, stages = f["rows"], f["cols"], f["stages"]
-    if f["version"] == 1:
+    if f["depth_kind"] == 1:
         return np.full((rows, cols), stages, np.int64)
-    if f["version"] == 2:
+    if f["depth_kind"] == 2:
         tiles = np.frombuffer(zlib.decompress(section), np.uint8).reshape(rows // 4, cols // 4)
         return np.repeat(np.repeat(tiles.astype(np.int64), 4, 0), 4, 1)
     dec = constriction.stream.queue.RangeDecoder(np.frombuffer(section, "<u4").astype(np.uint32))

@@ -115,7 +115,7 @@ def test_every_bit_flip_is_refused(kind):
 @pytest.mark.parametrize(
     ("offset", "fmt", "value", "message"),
     [
-        (4, "<B", 4, "version"),
+        (4, "<B", 7, "version"),  # 4-6 carry metadata
         (4, "<B", 0, "version"),
         (32, "<I", 0, "size"),
         (32, "<I", 2**32 - 1, "limit"),
@@ -202,8 +202,8 @@ def test_not_a_vqc_file():
 
 
 def test_unsupported_version_names_the_known_ones():
-    with pytest.raises(FormatError, match="knows 1, 2, 3"):
-        parse(b"\x89VQC\x04" + bytes(40))
+    with pytest.raises(FormatError, match="knows 1, 2, 3, 4, 5, 6"):
+        parse(b"\x89VQC\x07" + bytes(40))
 
 
 # --- version 2: per-tile depth map ---
@@ -486,7 +486,8 @@ def test_layouts_drive_write_and_parse(version):
         (2, None, "shape"),
         (2, POSITIONS, "shape"),
         (3, DEPTHS, "shape"),
-        (4, None, "unknown format version"),
+        (4, None, "needs metadata"),
+        (7, None, "unknown format version"),
     ],
 )
 def test_write_refuses_a_version_that_disagrees_with_the_depths(version, depths, message):

@@ -20,7 +20,8 @@ from PIL import Image
 from . import container
 from .errors import VQCodecError
 from .fileio import Source, input_cap, read_source
-from .images import ImageLike, to_image, to_pixels
+from .images import ImageLike, read, to_image
+from .metadata import Metadata, to_info
 from .targets import Reached, Target
 
 if TYPE_CHECKING:  # codec, registry and weights load torch: compress and decompress
@@ -41,6 +42,7 @@ def compress(
     per_position: bool = True,
     effort: int = 3,
     threads: int | None = None,
+    strip: bool = False,
 ) -> bytes:
     """Compress an image to .vqc bytes.
 
@@ -60,21 +62,26 @@ def compress(
     desc=..., total=...)``, for example ``tqdm``'s constructor).
     ``per_position=False`` sets depths per tile only (a .vqc version 1 or 2 file, for
     readers older than version 3). ``threads``: CPU threads (default: torch's setting,
-    one per core); the file does not depend on it.
+    one per core); the file does not depend on it. EXIF orientation is applied, so pixels are stored
+    upright; the image's ICC profile, EXIF (orientation reset to 1) and XMP are carried
+    in the file (a version 4-6 file) unless ``strip``.
     """
     from . import codec
     from .registry import get_model
     from .targets import one_target
 
-    options = {"model": model, "device": device, "max_pixels": max_pixels}
+    options = {"model": model, "device": device, "max_pixels": max_pixels, "strip": strip}
     options |= {"progress": progress, "per_position": per_position}
     options |= {"effort": effort, "threads": threads}
     target = one_target(target_bpp, max_bytes, target_psnr)
     if target is not None:
         return _to_target(image, target, **options).data
-    pixels, mode = to_pixels(image, max_pixels)
+    pixels, mode, meta = read(image, max_pixels)
     m = get_model(model)
-    return codec.encode(pixels, mode, m, quality, device, progress, per_position, effort, threads)
+    meta = None if strip else meta
+    return codec.encode(
+        pixels, mode, m, quality, device, progress, per_position, effort, threads, meta
+    )
 
 
 def _vqc(data: Source, max_pixels: int) -> bytes:
@@ -96,6 +103,7 @@ def compress_to_target(
     per_position: bool = True,
     effort: int = 3,
     threads: int | None = None,
+    strip: bool = False,
 ) -> Reached:
     """Compress an image for one target, from one encode, and say what it reached.
 
@@ -110,19 +118,20 @@ def compress_to_target(
     target = one_target(bpp, max_bytes, psnr)
     if target is None:
         raise VQCodecError("give one of bpp, max_bytes and psnr")
-    options = {"model": model, "device": device, "max_pixels": max_pixels}
+    options = {"model": model, "device": device, "max_pixels": max_pixels, "strip": strip}
     options |= {"progress": progress, "per_position": per_position}
     return _to_target(image, target, effort=effort, threads=threads, **options)
 
 
-def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, **options):
+def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, strip, **options):
     from . import codec
     from .metrics import psnr
     from .registry import get_model
 
     m = get_model(model)
-    pixels, mode = to_pixels(image, max_pixels)
-    data, mu = codec.encode_target(pixels, mode, m, target, device, **options)
+    pixels, mode, meta = read(image, max_pixels)
+    meta = None if strip else meta
+    data, mu = codec.encode_target(pixels, mode, m, target, device, meta=meta, **options)
     back, _ = codec.decode(data, m, device, max_pixels, options.get("threads"))
     color = 1 if mode in ("L", "LA") else 3  # alpha is lossless: not in the PSNR
     h, w = pixels.shape[:2]
@@ -138,6 +147,7 @@ def decompress(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     threads: int | None = None,
     progress: Callable | None = None,
+    strip: bool = False,
 ) -> Image.Image:
     """Decode a .vqc file (bytes, a path or a binary file object) to a PIL image of the
     original size and mode.
@@ -146,13 +156,17 @@ def decompress(
     model that is not shipped (it must be the one the file was made with).
     ``threads``: CPU threads (default: torch's setting, one per core); with OpenVINO
     installed the pixels did not depend on it in our tests. ``progress``, if given,
-    wraps the decoder's loop over blocks (for example ``tqdm``'s constructor).
+    wraps the decoder's loop over blocks (for example ``tqdm``'s constructor). The file's
+    ICC profile, EXIF and XMP, if it has them, are in the image's ``info``
+    (``icc_profile``, ``exif``, ``xmp``, as Pillow keeps them) unless ``strip``.
     """
     from . import codec
 
-    data = _vqc(data, max_pixels)
-    pixels, mode = codec.decode(data, model, device, max_pixels, threads, progress)
-    return to_image(pixels, mode)
+    f = container.parse(_vqc(data, max_pixels), max_pixels)
+    image = to_image(*codec.decode_file(f, model, device, threads, progress))
+    if f.metadata and not strip:
+        image.info.update(to_info(f.metadata))
+    return image
 
 
 def _depths(f: container.VQCFile) -> dict | None:
@@ -161,8 +175,18 @@ def _depths(f: container.VQCFile) -> dict | None:
     if f.format_version == container.VERSION:
         return None
     d = container.position_depths(f)
-    per = "tile" if f.format_version == container.VERSION_DEPTH else "position"
+    per = (
+        "tile"
+        if container.depth_version(f.format_version) == container.VERSION_DEPTH
+        else "position"
+    )
     return {"per": per, "min": int(d.min()), "mean": round(float(d.mean()), 2), "max": int(d.max())}
+
+
+def _metadata(meta: Metadata) -> dict:
+    """Bytes of each part of a file's metadata (ICC profile, EXIF, XMP) it carries."""
+    parts = {"icc_profile": meta.icc, "exif": meta.exif, "xmp": meta.xmp}
+    return {k: len(v) for k, v in parts.items() if v is not None}
 
 
 def info(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dict:
@@ -184,6 +208,7 @@ def info(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dic
         "symbols": list(f.symbols),
         "stream_bytes": [4 * len(w) for w in f.streams],
         "alpha_bytes": len(f.alpha),
+        "metadata": None if f.metadata is None else _metadata(f.metadata),
         "bytes": len(data),
         "bpp": 8 * len(data) / (f.width * f.height),
     }

@@ -32,7 +32,7 @@ class Settings:
     model: str | None = None
     device: str = "cpu"
     force: bool = False
-    options: dict = field(default_factory=dict)  # compress: quality, per_position; decompress: fmt
+    options: dict = field(default_factory=dict)  # api.compress's options; decompress: fmt, strip
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,10 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
 
     data = read_bytes(str(source))
     limit = _SETTINGS.options.get("max_pixels", DEFAULT_MAX_PIXELS)
-    image = api.decompress(data, model=_MODEL, device=_SETTINGS.device, max_pixels=limit)
+    strip = _SETTINGS.options["strip"]
+    image = api.decompress(
+        data, model=_MODEL, device=_SETTINGS.device, max_pixels=limit, strip=strip
+    )
     return len(data), image_bytes(image, _SETTINGS.options["fmt"]), image.width * image.height
 
 

@@ -99,6 +99,11 @@ def _check_extension(output: str, wanted: str | None, force: bool) -> None:
 DEVICE = click.option(
     "--device", default="cpu", show_default=True, help="Where the network runs: cpu, cuda or auto."
 )
+STRIP = click.option(
+    "--strip",
+    is_flag=True,
+    help="Drop the ICC profile, EXIF and XMP (kept by default, wherever the format takes them).",
+)
 FORCE = click.option(
     "-f",
     "--force",
@@ -418,6 +423,7 @@ def _run_batch(
 )
 @OUTPUT_DIR
 @JOBS
+@STRIP
 @DEVICE
 @MAX_PIXELS
 @THREADS
@@ -433,13 +439,15 @@ def compress(
     effort: int,
     output_dir: Path | None,
     jobs: int,
+    strip: bool,
     device: str,
     max_pixels: int,
     threads: int | None,
     force: bool,
 ) -> None:
     """Compress an image (PNG, JPEG, ... or - for stdin) to a .vqc file, or many images
-    and folders of images into a folder.
+    and folders of images into a folder. EXIF orientation is applied; the ICC profile,
+    EXIF and XMP are kept in the file unless --strip.
 
     With one INPUT, OUTPUT defaults to INPUT with the suffix .vqc; - writes to stdout.
     OUTPUT is never overwritten without --force, and an image extension (photo.png) is
@@ -468,6 +476,7 @@ def compress(
         from .batch import Settings
 
         options = {"quality": quality, "per_position": not tile_depths, "effort": effort}
+        options["strip"] = strip
         options["max_pixels"] = max_pixels
         options |= {"target_bpp": target_bpp, "max_bytes": max_bytes, "target_psnr": target_psnr}
         settings = Settings("compress", model, device, force, options)
@@ -481,6 +490,7 @@ def compress(
     options = {"model": model, "device": device, "progress": _progress}
     options |= {"per_position": not tile_depths, "effort": effort, "threads": threads}
     options["max_pixels"] = max_pixels
+    options["strip"] = strip
     if target is None:
         data = api.compress(source, quality, **options)
     else:
@@ -509,6 +519,7 @@ def compress(
 @click.option("--model", default=None, help="A .safetensors model, if the file's is not shipped.")
 @OUTPUT_DIR
 @JOBS
+@STRIP
 @DEVICE
 @MAX_PIXELS
 @THREADS
@@ -519,6 +530,7 @@ def decompress(
     model: str | None,
     output_dir: Path | None,
     jobs: int,
+    strip: bool,
     device: str,
     max_pixels: int,
     threads: int | None,
@@ -527,7 +539,9 @@ def decompress(
     """Decompress a .vqc file (or - for stdin) to an image, or many .vqc files and folders
     of them into a folder.
 
-    The image format follows OUTPUT's extension (any format Pillow writes).
+    The image format follows OUTPUT's extension (any format Pillow writes); the file's ICC
+    profile, EXIF and XMP go into it wherever the format takes them (PNG, JPEG, WebP, TIFF,
+    AVIF), unless --strip.
     With one INPUT, OUTPUT defaults to INPUT with .png (or the --format's extension)
     appended, so that photo.vqc becomes photo.vqc.png, never the photo.png it may have been
     made from; - writes to stdout. OUTPUT is never overwritten without --force, and an
@@ -550,7 +564,7 @@ def decompress(
         from .batch import Settings
 
         fmt = fmt or "PNG"
-        options = {"fmt": fmt, "max_pixels": max_pixels}
+        options = {"fmt": fmt, "max_pixels": max_pixels, "strip": strip}
         settings = Settings("decompress", model, device, force, options)
         _run_batch(inputs, output_dir, extension_for(fmt), settings, jobs)
         return
@@ -570,6 +584,7 @@ def decompress(
         max_pixels=max_pixels,
         threads=threads,
         progress=_progress,
+        strip=strip,
     )
     write_bytes(output, image_bytes(image, fmt), force)
 

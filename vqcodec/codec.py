@@ -11,6 +11,7 @@ from . import coders, container, ratecontrol, targets
 from . import effort as efforts
 from . import threads as threads_
 from .errors import FormatError, VQCodecError
+from .metadata import Metadata
 from .model import DOWNSAMPLE, TILE
 from .registry import model_for
 from .transform import decode_indices, network
@@ -62,8 +63,10 @@ def encode(
     per_position: bool = True,
     effort: int = efforts.DEFAULT,
     threads: int | None = None,
+    meta: Metadata | None = None,
 ) -> bytes:
-    """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``.
+    """A .vqc file for uint8 ``[H, W, C]`` pixels of ``mode`` at ``quality``, carrying
+    ``meta`` (ICC profile, EXIF, XMP) if given (a version 4-6 file).
 
     Quality 1 sends one stage everywhere and quality ``model.stages`` every stage
     everywhere; in between each tile, or each latent position where that pays, gets its
@@ -74,7 +77,7 @@ def encode(
     """
     check_quality(model, quality)
     mu = ratecontrol.quality_mu(quality, model.stages)
-    return encode_at(pixels, mode, model, mu, device, progress, per_position, effort, threads)
+    return encode_at(pixels, mode, model, mu, device, progress, per_position, effort, threads, meta)
 
 
 def encode_at(
@@ -87,6 +90,7 @@ def encode_at(
     per_position: bool = True,
     effort: int = efforts.DEFAULT,
     threads: int | None = None,
+    meta: Metadata | None = None,
 ) -> bytes:
     """:func:`encode` at the Lagrange multiplier ``mu`` itself (squared 8-bit error per
     bit; ``inf``: one stage everywhere, 0: every stage), for measuring the ladder."""
@@ -97,7 +101,7 @@ def encode_at(
     with threads_.using(n):
         paths = rate.paths(rgb)  # pixels -> latents -> searched indices of every depth
         grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
-    return _write(model, coder, pixels.shape, mode, alpha, paths, grid)
+    return _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta)
 
 
 def encode_target(
@@ -110,6 +114,7 @@ def encode_target(
     per_position: bool = True,
     effort: int = efforts.DEFAULT,
     threads: int | None = None,
+    meta: Metadata | None = None,
 ) -> tuple[bytes, float]:
     """(a .vqc file meeting ``target``, the mu it was made at), from one encode: the
     depths' errors and bits are measured once, at a mu near the target's, and the mu
@@ -122,7 +127,7 @@ def encode_target(
     with threads_.using(n):
         paths = rate.paths(rgb)
         costs = rate.costs(rgb, paths)
-    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid)  # noqa: E731
+    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta)  # noqa: E731
     return targets.search(rate, costs, target, pixels.shape[:2], make, per_position)
 
 
@@ -134,12 +139,15 @@ def _write(
     alpha: bytes,
     paths: list[np.ndarray],
     grid: np.ndarray,
+    meta: Metadata | None = None,
 ) -> bytes:
-    """The .vqc file sending each latent position the indices of its depth in ``grid``."""
+    """The .vqc file sending each latent position the indices of its depth in ``grid``,
+    with ``meta`` if there is any."""
     indices = ratecontrol.assemble(paths, grid)  # -> the indices sent
     masks = [grid > s for s in range(len(indices))]
     h, w = shape[:2]
-    version, depths = container.smallest_version(grid)
+    meta = meta or None  # an empty Metadata is none: a version 1-3 file
+    version, depths = container.smallest_version(grid, meta)
     return container.write(  # -> range-coded streams in a .vqc file
         container.VQCFile(
             model=model.name,
@@ -155,6 +163,7 @@ def _write(
             alpha=alpha,
             depths=depths,
             format_version=version,
+            metadata=meta,
         )
     )
 
@@ -198,13 +207,24 @@ def decode(
     """Decode .vqc bytes to ``(uint8 [H, W, C], mode)`` on ``threads`` CPU threads
     (default: torch's setting, one per core); ``progress`` wraps the decoder's loop over
     blocks (see :func:`~vqcodec.transform.decode_indices`)."""
-    f = container.parse(data, max_pixels)
+    return decode_file(container.parse(data, max_pixels), model, device, threads, progress)
+
+
+def decode_file(
+    f: container.VQCFile,
+    model: Model | str | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: Callable | None = None,
+) -> tuple[np.ndarray, str]:
+    """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
     m = model_for(f.model, f.fingerprint, model)
     alpha = container.alpha_plane(f) if f.alpha else None
     n = threads_.resolve(threads)
     indices = decode_streams(f, m)
     dev = resolve_device(device)
-    depths = None if f.format_version == container.VERSION else container.position_depths(f)
+    plain = container.depth_version(f.format_version) == container.VERSION
+    depths = None if plain else container.position_depths(f)
     with threads_.using(n):
         net = network(m.net.to(dev), dev, n)
         rgb = decode_indices(net, indices, dev, depths, progress)[: f.height, : f.width]

@@ -20,19 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import coders, depthcode
+from . import coders, depthcode, metadata
 from .errors import FormatError
 
 MAGIC = b"\x89VQC"
 VERSION = 1  # every position uses all stages
 VERSION_DEPTH = 2  # adds a per-tile depth map
 VERSION_POSITIONS = 3  # a range-coded depth per latent position instead
+METADATA_VERSIONS = 3  # versions 4, 5, 6 are versions 1, 2, 3 with a metadata section
 MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 MODE_NAMES = {v: k for k, v in MODES.items()}
 ALPHA_MODES = ("LA", "RGBA")
 FINGERPRINT_BYTES = 16  # the model's codebook fingerprint (weights.fingerprint)
 MAX_NAME = 64
-TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-3
+TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-6
 # Limits shared by the encoder (images.py) and the parser. The pixel limit counts the image
 # padded to whole tiles, which is what the network runs over and the decoder allocates: at
 # 2^24 (a 4096 x 4096 image) decoding takes a few seconds on two cores and well under 1 GiB,
@@ -54,6 +55,8 @@ class VQCFile:
     version 1 (every position uses every stage), how many stages each tile uses
     (``[tile_rows, tile_cols]``) in version 2, each latent position (``[rows, cols]``) in
     version 3. ``alpha`` is the zlib-compressed alpha plane (LA and RGBA only).
+    Versions 4, 5 and 6 are versions 1, 2 and 3 with ``metadata`` (ICC profile, EXIF,
+    XMP); files without it are versions 1 to 3.
     """
 
     model: str
@@ -69,6 +72,7 @@ class VQCFile:
     alpha: bytes = b""
     depths: np.ndarray | None = None
     format_version: int = VERSION
+    metadata: metadata.Metadata | None = None
 
     @property
     def stages(self) -> int:
@@ -121,26 +125,35 @@ def tiles_to_grid(tiles: np.ndarray, per_tile: int = TILE // DOWNSAMPLE) -> np.n
     return np.repeat(np.repeat(tiles, per_tile, 0), per_tile, 1)
 
 
+def depth_version(version: int) -> int:
+    """The version (1, 2 or 3) whose depth map a file of format ``version`` has."""
+    return version - METADATA_VERSIONS if version > METADATA_VERSIONS else version
+
+
 def position_depths(f: VQCFile) -> np.ndarray:
     """uint8 ``[rows, cols]``: the number of stages present at each latent position."""
-    if f.format_version == VERSION:
+    kind = depth_version(f.format_version)
+    if kind == VERSION:
         return np.full(f.grid, f.stages, dtype=np.uint8)
-    if f.format_version == VERSION_POSITIONS:
+    if kind == VERSION_POSITIONS:
         return f.depths.astype(np.uint8)
     return tiles_to_grid(f.depths.astype(np.uint8), f.tile // f.downsample)
 
 
-def smallest_version(grid: np.ndarray) -> tuple[int, np.ndarray | None]:
+def smallest_version(
+    grid: np.ndarray, meta: metadata.Metadata | None = None
+) -> tuple[int, np.ndarray | None]:
     """The format version and depth map that store per-position depths ``grid``: version 1
     when every position uses every stage, 2 (the tile map) when each tile is uniform,
-    else 3 (``grid`` itself)."""
+    else 3 (``grid`` itself); 3 more (4, 5, 6) when there is metadata to carry."""
+    extra = METADATA_VERSIONS if meta else 0
     if (grid == grid.max()).all():
-        return VERSION, None
+        return VERSION + extra, None
     per = TILE // DOWNSAMPLE
     tiles = grid[::per, ::per]
     if np.array_equal(tiles_to_grid(tiles, per), grid):
-        return VERSION_DEPTH, tiles
-    return VERSION_POSITIONS, grid
+        return VERSION_DEPTH + extra, tiles
+    return VERSION_POSITIONS + extra, grid
 
 
 def inflate_exactly(data: bytes, n: int, what: str) -> bytes:
@@ -321,7 +334,29 @@ POSITION_DEPTHS = Section(
     _parse_position_depths,
     lambda v, s: depthcode.bits(v, s),
 )
-SECTIONS = (ALPHA, TILE_DEPTHS, POSITION_DEPTHS)
+
+
+def _metadata_length(n: int, h: dict) -> str | None:
+    if not 0 < n <= metadata.MAX_SECTION:
+        return f"metadata section of {n} bytes is outside 1..{metadata.MAX_SECTION}"
+    return None
+
+
+def _write_metadata(f: VQCFile) -> bytes:
+    if not f.metadata:
+        raise ValueError(f"a version-{f.format_version} file needs metadata")
+    return metadata.pack(f.metadata)
+
+
+METADATA = Section(
+    "metadata",
+    "metadata",
+    _write_metadata,
+    lambda b, h: metadata.unpack(b),
+    lambda v, s: 8 * len(metadata.pack(v)),
+    _metadata_length,
+)
+SECTIONS = (ALPHA, TILE_DEPTHS, POSITION_DEPTHS, METADATA)
 
 
 @dataclass(frozen=True)
@@ -338,6 +373,10 @@ LAYOUTS = {
     VERSION_DEPTH: Layout((ALPHA, TILE_DEPTHS), (TILE_DEPTHS, ALPHA)),
     VERSION_POSITIONS: Layout((ALPHA, POSITION_DEPTHS), (POSITION_DEPTHS, ALPHA)),
 }
+LAYOUTS |= {  # the same with the metadata section last, both its length and its body
+    v + METADATA_VERSIONS: Layout((*x.lengths, METADATA), (*x.bodies, METADATA))
+    for v, x in LAYOUTS.items()
+}
 VERSIONS = tuple(LAYOUTS)
 
 
@@ -352,8 +391,10 @@ def write(f: VQCFile) -> bytes:
         raise ValueError(f"invalid model name {f.model!r}")
     if f.format_version not in LAYOUTS:
         raise ValueError(f"unknown format version {f.format_version}")
-    if f.format_version == VERSION and f.depths is not None:
-        raise ValueError("a version-1 file has no depth map")
+    if depth_version(f.format_version) == VERSION and f.depths is not None:
+        raise ValueError(f"a version-{f.format_version} file has no depth map")
+    if f.metadata and f.format_version <= METADATA_VERSIONS:
+        raise ValueError(f"a version-{f.format_version} file cannot carry metadata")
     h = _header_values(f)
     parts = [MAGIC, bytes([f.format_version, len(name)]), name]
     for field in HEADER:  # the same checks as parse's, but no pixel limit
@@ -381,7 +422,7 @@ def seal(body: bytes) -> bytes:
 
 def _expected_symbols(version: int, h: dict, depths: np.ndarray | None) -> list[int]:
     """Symbols each stage must hold under the file's depth map."""
-    stages = h["stages"]
+    stages, version = h["stages"], depth_version(version)
     if version == VERSION:
         rows, cols = latent_grid(h["width"], h["height"], h["tile"], h["downsample"])
         return [rows * cols] * stages

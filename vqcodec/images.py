@@ -29,6 +29,7 @@ from PIL import Image, ImageOps
 from .container import DEFAULT_MAX_PIXELS, padded_pixels, size_problem
 from .errors import ImageError, InputError, VQCodecError
 from .fileio import input_cap, read_source
+from .metadata import Metadata, from_image
 
 ImageLike = Image.Image | np.ndarray | str | Path | bytes | BinaryIO
 _CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -172,19 +173,31 @@ def _from_array(arr: np.ndarray) -> tuple[np.ndarray, str]:
 
 def to_pixels(image: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
     """``(uint8 [H, W, C], mode)`` for any supported input, with mode one of L, LA, RGB, RGBA."""
+    arr, mode, _ = read(image, max_pixels)
+    return arr, mode
+
+
+def read(
+    image: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, str, Metadata]:
+    """:func:`to_pixels` and the image's ICC profile, EXIF and XMP (none for arrays)."""
+    meta = Metadata()
     if isinstance(image, np.ndarray):
         arr, mode = _from_array(image)
     elif isinstance(image, Image.Image):
+        meta = from_image(image)
         arr, mode = _pixels(image, "image", max_pixels)
     elif isinstance(image, (str, Path, bytes, bytearray, memoryview)) or hasattr(image, "read"):
-        arr, mode = _pixels(_open(image, max_pixels), _name(image), max_pixels)
+        im = _open(image, max_pixels)
+        meta = from_image(im)
+        arr, mode = _pixels(im, _name(image), max_pixels)
     else:
         raise InputError(
             f"cannot compress an object of type {type(image).__name__}: pass a PIL image, "
             "a uint8 array, a path, bytes or a binary file object"
         )
     check_size(arr.shape[1], arr.shape[0], max_pixels)
-    return arr, mode
+    return arr, mode, meta
 
 
 def to_image(pixels: np.ndarray, mode: str) -> Image.Image:

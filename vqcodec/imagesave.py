@@ -1,5 +1,6 @@
 """Writing a decoded image as PNG, JPEG, WebP, TIFF, ... bytes, the format chosen by name
-or by a file's extension."""
+or by a file's extension, with the ICC profile, EXIF and XMP the image carries wherever
+the format takes them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from . import metadata
 from .errors import VQCodecError
 
 
@@ -32,10 +34,12 @@ def extension_for(fmt: str) -> str:
 
 
 def image_bytes(image: Image.Image, fmt: str) -> bytes:
-    """``image`` saved in ``fmt`` (any format Pillow writes)."""
+    """``image`` saved in ``fmt`` (any format Pillow writes), with the metadata in its
+    ``info`` (see :func:`vqcodec.metadata.to_info`)."""
     buf = io.BytesIO()
+    options = metadata.save_options(metadata.from_info(image.info), fmt)
     try:
-        image.save(buf, format=fmt)
+        image.save(buf, format=fmt, **options)
     except (KeyError, ValueError, OSError) as exc:
         raise VQCodecError(f"cannot write a {image.mode} image as {fmt}: {exc}") from exc
     return buf.getvalue()

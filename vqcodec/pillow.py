@@ -1,7 +1,8 @@
 """A Pillow plugin for .vqc files, registered by ``import vqcodec``.
 
 ``PIL.Image.open("x.vqc")`` reads the size and mode from the header alone (no model, no
-torch); the pixels are decoded by ``load()``. ``im.save("x.vqc", quality=6)`` compresses,
+torch), and a file's ICC profile, EXIF and XMP into ``info``; the pixels are decoded by
+``load()``. ``im.save("x.vqc", quality=6)`` compresses,
 taking ``quality`` and ``model`` like :func:`vqcodec.compress`. Registering imports
 only Pillow; the codec (and torch) is imported on the first load or save.
 """
@@ -33,6 +34,11 @@ class VQCImageFile(ImageFile.ImageFile):
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info["model"] = header.model
+        if header.format_version > container.METADATA_VERSIONS:  # ICC, EXIF, XMP: into info
+            from .metadata import to_info
+
+            self.fp.seek(0)
+            self.info.update(to_info(container.parse(self.fp.read()).metadata))
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
 
 
@@ -55,7 +61,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from . import api
 
     options = im.encoderinfo
-    fp.write(api.compress(im, options.get("quality", 6), model=options.get("model")))
+    quality, strip = options.get("quality", 6), options.get("strip", False)
+    fp.write(api.compress(im, quality, model=options.get("model"), strip=strip))
 
 
 Image.register_open(FORMAT, VQCImageFile, _accept)

@@ -18,6 +18,10 @@ for a model that shipped before it:
 
     python formats/vectors/make_vectors.py vqcodec-base-v2 --positions
 
+``--metadata`` the set for format versions 4-6 (1-3 with ICC, EXIF and XMP):
+
+    python formats/vectors/make_vectors.py vqcodec-base-v2 --metadata
+
 and ``--spec`` the set a second implementation asked for (versions 2 and 3 with alpha,
 coder 2 in version 3, and a refusal for each check the other sets leave untested):
 
@@ -42,7 +46,7 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import codec, container, depthcode
+from vqcodec import codec, container, depthcode, metadata
 
 HERE = Path(__file__).parent
 
@@ -97,17 +101,19 @@ def write_set(tag: str, valid: dict[str, bytes], invalid: dict, model) -> None:
         pixels, mode = codec.decode(data, model)
         png = name.replace(".vqc", ".png")
         Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, mode).save(HERE / png)
-        manifest.append(
-            {
-                "file": name,
-                "expect": "image",
-                "model": model.name,
-                "mode": mode,
-                "sha256_indices": hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest(),
-                "sha256_pixels": hashlib.sha256(pixels.tobytes()).hexdigest(),
-                "reference": png,
-            }
-        )
+        case = {
+            "file": name,
+            "expect": "image",
+            "model": model.name,
+            "mode": mode,
+            "sha256_indices": hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest(),
+            "sha256_pixels": hashlib.sha256(pixels.tobytes()).hexdigest(),
+            "reference": png,
+        }
+        meta = container.parse(data).metadata
+        if meta:
+            case["sha256_metadata"] = hashlib.sha256(metadata.pack(meta)).hexdigest()
+        manifest.append(case)
     for name, (data, error, match) in invalid.items():
         name = f"{tag}-bad-{name}"
         try:
@@ -237,10 +243,10 @@ def positions_set(model) -> None:
     f = container.parse(base)
     stream = lambda d: depthcode.encode(d, f.stages).astype("<u4").tobytes()  # noqa: E731
     invalid = {
-        "future-version.vqc": (
+        "future-version.vqc": (  # since version 4 exists: its (missing) metadata refuses it
             container.seal(base[:4] + b"\x04" + base[5:-4]),
             "FormatError",
-            "unsupported",
+            "metadata section",
         ),
         "depth-odd-length.vqc": (
             with_depth_section(base, stream(f.depths)[:-1]),
@@ -337,6 +343,90 @@ def spec_set(model) -> None:
     write_set(tag, valid, invalid, model)
 
 
+# A minimal ICC-shaped profile (the size field, 'acsp' at 36), EXIF with orientation 1
+# and a maker, and an XMP packet: small and the same on every machine.
+ICC = struct.pack(">I", 132) + bytes(32) + b"acsp" + bytes(92)
+EXIF = bytes.fromhex("49492a000800000002000f010200050000002600000012010300010000000100000000000000")
+EXIF += b"Make\0"
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
+def with_metadata_section(data: bytes, section: bytes) -> bytes:
+    """A version 4-6 file with its metadata section replaced (and its length fixed)."""
+    f = container.parse(data)
+    old = len(metadata.pack(f.metadata))
+    layout = container.LAYOUTS[f.format_version]
+    field = 35 + data[5] + 8 * f.stages + 4 * (len(layout.lengths) - 1)  # M is the last
+    body = data[:-4]
+    body = body[:field] + struct.pack("<I", len(section)) + body[field + 4 : len(body) - old]
+    return container.seal(body + section)
+
+
+def metadata_set(model) -> None:
+    """Versions 4-6: files of versions 1-3 with a metadata section."""
+    tag = f"{model.name}-metadata"
+    full = metadata.Metadata(ICC, EXIF, XMP)
+    img = mixed(96, 128, 13)
+    mid = (model.stages + 1) // 2
+    valid = {
+        f"{tag}-rgb-q1-v4.vqc": codec.encode(sample(40, 48, 14), "RGB", model, 1, meta=full),
+        f"{tag}-rgb-q{mid}-v5.vqc": codec.encode(
+            img, "RGB", model, mid, per_position=False, meta=metadata.Metadata(xmp=XMP)
+        ),
+        f"{tag}-gray-q{mid}-v6.vqc": codec.encode(
+            mixed(64, 96, 12)[:, :, :1], "L", model, mid, meta=metadata.Metadata(exif=EXIF)
+        ),
+    }
+    for (name, data), version in zip(valid.items(), (4, 5, 6), strict=True):
+        if container.parse(data).format_version != version:
+            raise SystemExit(f"{name} came out as another version; pick another image")
+    base = valid[f"{tag}-rgb-q1-v4.vqc"]
+    entry = lambda kind, value: struct.pack("<BI", kind, len(value)) + value  # noqa: E731
+    bad = lambda section: with_metadata_section(base, section)  # noqa: E731
+    invalid = {
+        "metadata-count-zero.vqc": (bad(b"\x00"), "FormatError", "1 to 3 entries"),
+        "metadata-unknown-kind.vqc": (bad(b"\x01" + entry(4, XMP)), "FormatError", "kind 4"),
+        "metadata-out-of-order.vqc": (
+            bad(b"\x02" + entry(3, XMP) + entry(1, ICC)),
+            "FormatError",
+            "out of order",
+        ),
+        "metadata-repeated.vqc": (
+            bad(b"\x02" + entry(3, XMP) + entry(3, XMP)),
+            "FormatError",
+            "repeated",
+        ),
+        "metadata-bad-utf8.vqc": (bad(b"\x01" + entry(3, b"\xff\xfe")), "FormatError", "UTF-8"),
+        "metadata-icc-size.vqc": (
+            bad(b"\x01" + entry(1, ICC + b"\0")),
+            "FormatError",
+            "declared size",
+        ),
+        "metadata-exif-header.vqc": (
+            bad(b"\x01" + entry(2, b"Exif\0\0" + EXIF)),
+            "FormatError",
+            "TIFF header",
+        ),
+        "metadata-overrun.vqc": (
+            bad(b"\x01" + struct.pack("<BI", 3, 2**20) + XMP),
+            "FormatError",
+            "runs past",
+        ),
+        "metadata-trailing.vqc": (bad(b"\x01" + entry(3, XMP) + b"\0"), "FormatError", "after"),
+        "metadata-huge-length.vqc": (
+            edit(base, 35 + base[5] + 8 * container.parse(base).stages + 4, b"\xff\xff\xff\x7f"),
+            "FormatError",
+            "metadata section of",
+        ),
+        "metadata-as-version-1.vqc": (
+            container.seal(base[:4] + b"\x01" + base[5:-4]),
+            "FormatError",
+            "lengths",
+        ),
+    }
+    write_set(tag, valid, invalid, model)
+
+
 def main(model_name: str) -> None:
     model = vqcodec.get_model(model_name)
     tag = model.name
@@ -406,5 +496,7 @@ if __name__ == "__main__":
         positions_set(vqcodec.get_model(name))
     elif "--spec" in sys.argv[1:]:
         spec_set(vqcodec.get_model(name))
+    elif "--metadata" in sys.argv[1:]:
+        metadata_set(vqcodec.get_model(name))
     else:
         main(name)
