@@ -6,7 +6,7 @@ the target), for each --max-bytes (never over, and how full), for each --target-
 Prints a table and writes JSON:
 
     python benchmarks/target_modes.py ../shared/data/train --crop 256x384 \\
-        --out ../runs/workflow/target_modes.json
+        --out benchmarks/results/target-modes.json
 """
 
 from __future__ import annotations
