@@ -212,3 +212,16 @@ def test_cli_writes_metadata_back_unless_stripped(phone, tmp_path, tiny_model_pa
     assert tags(back.exif)[0][0x010F] == "PhoneMaker"
     assert Image.open(out).getexif().get(0x0112, 1) == 1  # upright pixels, orientation 1
     assert not metadata.from_image(Image.open(bare))
+
+
+def test_batch_keeps_metadata_unless_stripped(phone, tmp_path, tiny_model_path, icc):
+    def run(*args):
+        return CliRunner().invoke(main, [*map(str, args), "--model", str(tiny_model_path)])
+
+    assert run("compress", phone, "-o", tmp_path / "vqc", "-q", 1).exit_code == 0
+    assert run("decompress", tmp_path / "vqc", "-o", tmp_path / "kept").exit_code == 0
+    assert run("decompress", tmp_path / "vqc", "-o", tmp_path / "bare", "--strip").exit_code == 0
+    assert metadata.from_image(Image.open(tmp_path / "kept" / "phone.png")).icc == icc
+    assert not metadata.from_image(Image.open(tmp_path / "bare" / "phone.png"))
+    assert run("compress", phone, "-o", tmp_path / "s", "-q", 1, "--strip").exit_code == 0
+    assert vqcodec.info(tmp_path / "s" / "phone.vqc")["metadata"] is None
