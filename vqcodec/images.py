@@ -185,12 +185,12 @@ def read(
     if isinstance(image, np.ndarray):
         arr, mode = _from_array(image)
     elif isinstance(image, Image.Image):
-        meta = from_image(image)
         arr, mode = _pixels(image, "image", max_pixels)
+        meta = from_image(image)  # after the pixels, which refuse a broken file first
     elif isinstance(image, (str, Path, bytes, bytearray, memoryview)) or hasattr(image, "read"):
         im = _open(image, max_pixels)
-        meta = from_image(im)
         arr, mode = _pixels(im, _name(image), max_pixels)
+        meta = from_image(im)
     else:
         raise InputError(
             f"cannot compress an object of type {type(image).__name__}: pass a PIL image, "
