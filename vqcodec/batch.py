@@ -142,7 +142,7 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
 
     data = read_bytes(str(source))
     limit = _SETTINGS.options.get("max_pixels", DEFAULT_MAX_PIXELS)
-    strip = _SETTINGS.options["strip"]
+    strip = _SETTINGS.options.get("strip", False)
     image = api.decompress(
         data, model=_MODEL, device=_SETTINGS.device, max_pixels=limit, strip=strip
     )
