@@ -1,12 +1,12 @@
 #!/bin/bash
 # The vqcodec-base-v3 training campaign: one command, rerun to resume (see README.md here).
-# Usage: campaigns/v3/run.sh [RUN_DIR] [MINUTES]   (from a checkout; RUN_DIR default
+# Usage: benchmarks/campaigns/v3/run.sh [RUN_DIR] [MINUTES]   (from a checkout; RUN_DIR default
 # /work/runs/train/v3, MINUTES the time limit of this call, default 85). THREADS (default 1),
 # TRAIN_DEVICE (cpu or cuda: a lent GPU continues the same run, similar but not bit-equal)
 # and SNAPSHOT (a compact snapshot to start from when RUN_DIR has no checkpoint) are optional.
 # Photos 001-040 train, 041-049 validate (held out); Kodak is never used here.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
 run=${1:-/work/runs/train/v3}
 minutes=${2:-85}
 photos=${PHOTOS:-/work/shared/data/train}

@@ -2,10 +2,10 @@
 # Rate the campaign as it stands, without disturbing it: a copy of its checkpoint is
 # resumed for one step in a scratch folder (which writes a model file there), then that
 # model and vqcodec-base-v2 are rated on photos 041-049 (benchmarks/heldout_rd.py).
-# Usage: campaigns/v3/rate.sh [RUN_DIR] [SCRATCH]
+# Usage: benchmarks/campaigns/v3/rate.sh [RUN_DIR] [SCRATCH]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/../../.." && pwd)
 run=${1:-/work/runs/train/v3}
 scratch=${2:-$run/rate}
 mkdir -p "$scratch"
