@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from . import container
+from .effort import DEFAULT as DEFAULT_EFFORT
 from .errors import VQCodecError
 from .fileio import Source, input_cap, read_source
 from .images import ImageLike, read, to_image
@@ -40,7 +41,7 @@ def compress(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     progress: Callable | None = None,
     per_position: bool = True,
-    effort: int = 3,
+    effort: int = DEFAULT_EFFORT,
     threads: int | None = None,
     strip: bool = False,
 ) -> bytes:
@@ -101,7 +102,7 @@ def compress_to_target(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     progress: Callable | None = None,
     per_position: bool = True,
-    effort: int = 3,
+    effort: int = DEFAULT_EFFORT,
     threads: int | None = None,
     strip: bool = False,
 ) -> Reached:

@@ -16,6 +16,8 @@ import numpy as np
 from .bench.cli import bench
 from .config import ModelConfig, TrainConfig
 from .container import DEFAULT_MAX_PIXELS
+from .effort import DEFAULT as DEFAULT_EFFORT
+from .effort import HIGHEST as HIGHEST_EFFORT
 from .errors import VQCodecError
 from .fileio import STDIO, check_writable, default_output, stdin, write_bytes
 from .version import __version__
@@ -416,10 +418,11 @@ def _run_batch(
 @click.option(
     "-e",
     "--effort",
-    type=click.IntRange(1, 5),
-    default=3,
+    type=click.IntRange(1, HIGHEST_EFFORT),
+    default=DEFAULT_EFFORT,
     show_default=True,
-    help="How hard the encoder searches: 1 (fastest) to 5 (slowest, smallest files).",
+    help=f"How hard the encoder searches: 1 (fastest) to {HIGHEST_EFFORT} (slowest, "
+    "smallest files).",
 )
 @OUTPUT_DIR
 @JOBS
