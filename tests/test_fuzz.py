@@ -120,6 +120,7 @@ def test_corpus_and_regressions_replay_cleanly(name):
     importlib.util.find_spec("atheris") is None,
     reason="atheris is not installed: pip install 'vqcodec[fuzz]' (the test extra has it)",
 )
+@pytest.mark.slow  # spawns an atheris process per target
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_coverage_guided_smoke_run(tmp_path, name):
     """A bounded atheris run of each target from the committed seeds: no crash, hang or
