@@ -78,7 +78,7 @@ def test_context_tables_round_trip_and_are_fingerprinted(tmp_path):
     context = np.random.default_rng(0).integers(1, 9, (2, 16, 16))
     left = np.random.default_rng(1).integers(1, 9, (2, 16, 16))
     path = tmp_path / "ctx.safetensors"
-    fp = save_model(path, "ctx", net, counts, {}, context, left)
+    fp = save_model(path, "ctx", net, counts, {}, context, left, fmt="vqcodec-model/1")
     m = load_model(path)
     assert np.array_equal(m.context_counts, context) and m.fingerprint == fp
     assert np.array_equal(m.left_counts, left)

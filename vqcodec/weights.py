@@ -1,15 +1,23 @@
 """Model files: safetensors weights, integer entropy tables and the codebook fingerprint.
 
 A model file holds the encoder, decoder and codebook tensors, the per-stage integer
-count tables used for entropy coding (``entropy.counts``), and metadata: the model
-name, its architecture, its fingerprint and a free-form training record. Nothing is
-ever unpickled.
+count tables used for entropy coding (``entropy.counts``, and for coders 2-3
+``entropy.context_counts`` and ``entropy.left_counts``), and metadata: the file format,
+the model name, its architecture, its fingerprint and a free-form training record.
+Nothing is ever unpickled.
+
+The file formats differ only in how the tables are stored (:data:`FORMATS`): format 1
+(vqcodec-base-v1, -v2) as int32 tensors, format 2 (new files) as deflate streams of their
+int32 values grouped by byte plane, a fifth of the size. The tables read back, the
+fingerprint and so every .vqc file are the same either way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +31,6 @@ from .entropy import NEIGHBOUR_STAGES
 from .errors import ModelMismatchError, VQCodecError
 from .model import VQVAE, ModelConfig
 
-FORMAT_TAG = "vqcodec-model/1"
 _TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.initialized")
 
 
@@ -46,6 +53,75 @@ def fingerprint(
     return h.digest()[:FINGERPRINT_BYTES]
 
 
+def _int32_fits(stored: tuple[int, ...], table: tuple[int, ...]) -> bool:
+    return stored == table
+
+
+def _int32_pack(table: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(table, dtype=np.int32))
+
+
+def _int32_unpack(stored: torch.Tensor, table: tuple[int, ...]) -> np.ndarray:
+    return stored.numpy().astype(np.int64)
+
+
+def deflate_bound(size: int) -> int:
+    """The longest zlib stream of ``size`` bytes (zlib's compressBound)."""
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 13
+
+
+def _deflated_fits(stored: tuple[int, ...], table: tuple[int, ...]) -> bool:
+    return len(stored) == 1 and 1 <= stored[0] <= deflate_bound(4 * int(np.prod(table)))
+
+
+def _deflate_pack(table: np.ndarray) -> torch.Tensor:
+    planes = np.ascontiguousarray(table, dtype="<i4").view(np.uint8).reshape(-1, 4).T
+    stream = zlib.compress(np.ascontiguousarray(planes).tobytes(), 9)
+    return torch.frombuffer(bytearray(stream), dtype=torch.uint8)
+
+
+def _deflate_unpack(stored: torch.Tensor, table: tuple[int, ...]) -> np.ndarray:
+    """The table a stream holds: exactly its size in bytes, inflated no further."""
+    size = 4 * int(np.prod(table))
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(stored.numpy().tobytes(), size)
+    except zlib.error as exc:
+        raise ValueError(f"not a deflate stream ({exc})") from exc
+    if len(raw) != size or not inflate.eof or inflate.unconsumed_tail or inflate.unused_data:
+        raise ValueError(f"deflate stream does not hold exactly {size} bytes")
+    planes = np.frombuffer(raw, np.uint8).reshape(4, -1)
+    return np.ascontiguousarray(planes.T).view("<i4").reshape(table).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class TableStorage:
+    """How one model-file format stores each integer entropy table on disk."""
+
+    dtype: str  # safetensors dtype of a stored table
+    fits: Callable[[tuple[int, ...], tuple[int, ...]], bool]  # (stored shape, table shape)
+    pack: Callable[[np.ndarray], torch.Tensor]
+    unpack: Callable[[torch.Tensor, tuple[int, ...]], np.ndarray]  # ValueError if bad
+    layout: str  # what ``fits`` asks, for error messages
+
+
+# Model-file formats by the tag in their metadata. A format, once files exist, never
+# changes; a new storage is a new entry.
+FORMATS = {
+    "vqcodec-model/1": TableStorage(
+        "I32", _int32_fits, _int32_pack, _int32_unpack, "int32 of the table's shape"
+    ),
+    "vqcodec-model/2": TableStorage(
+        "U8",
+        _deflated_fits,
+        _deflate_pack,
+        _deflate_unpack,
+        "a uint8 deflate stream of the int32 byte planes",
+    ),
+}
+FORMAT_TAG = "vqcodec-model/2"  # what new files are written in
+
+
 @dataclass
 class Model:
     """A loaded model: network, entropy tables and identity."""
@@ -58,6 +134,7 @@ class Model:
     context_counts: np.ndarray | None = None  # int64 [stages, K, K] for coders 2-3, or None
     left_counts: np.ndarray | None = None  # int64 [NEIGHBOUR_STAGES, K, K] for coders 2-3
     digest: bytes = b""  # weights_digest of the file: covers every tensor, the network too
+    file_format: str = FORMAT_TAG  # the key of FORMATS the file was stored in
 
     @property
     def stages(self) -> int:
@@ -87,6 +164,7 @@ def save_model(
     card: dict,
     context_counts: np.ndarray | None = None,
     left_counts: np.ndarray | None = None,
+    fmt: str = FORMAT_TAG,
 ) -> bytes:
     """Write ``net`` and its tables to a safetensors file; returns the fingerprint.
 
@@ -94,8 +172,10 @@ def save_model(
     :func:`load_model` checks.
 
     ``context_counts`` ``[stages, K, K]`` and ``left_counts`` ``[NEIGHBOUR_STAGES, K, K]``
-    (both or neither) are the tables of coders 2 and 3.
+    (both or neither) are the tables of coders 2 and 3. ``fmt`` is a key of
+    :data:`FORMATS` (how the tables are stored; the fingerprint does not depend on it).
     """
+    storage = FORMATS[fmt]
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")
     counts = np.asarray(counts, dtype=np.int64)
@@ -110,23 +190,21 @@ def save_model(
     }
     if any(v.is_floating_point() and not v.isfinite().all() for v in tensors.values()):
         raise VQCodecError("the network has non-finite weights (after float16 rounding)")
-    tensors["entropy.counts"] = torch.from_numpy(counts.astype(np.int32))
+    tables = {"counts": counts}
     if (context_counts is None) != (left_counts is None):
         raise ValueError("give both context_counts and left_counts, or neither")
     if context_counts is not None:
-        k, stages = net.cfg.codebook_size, net.cfg.stages
-        shapes = {
-            "context_counts": (stages, k, k),
-            "left_counts": (min(stages, NEIGHBOUR_STAGES), k, k),
-        }
+        shapes = table_shapes(net.cfg)
         for key, arr in (("context_counts", context_counts), ("left_counts", left_counts)):
             arr = np.asarray(arr, dtype=np.int64)
-            if arr.shape != shapes[key] or arr.min() < 1 or arr.max() >= 2**31:
-                raise ValueError(f"{key} must be {list(shapes[key])}, entries 1..2^31-1")
-            tensors[f"entropy.{key}"] = torch.from_numpy(arr.astype(np.int32))
+            want = shapes[f"entropy.{key}"]
+            if arr.shape != want or arr.min() < 1 or arr.max() >= 2**31:
+                raise ValueError(f"{key} must be {list(want)}, entries 1..2^31-1")
+            tables[key] = arr
+    tensors |= {f"entropy.{key}": storage.pack(arr) for key, arr in tables.items()}
     fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts, context_counts, left_counts)
     meta = {
-        "format": FORMAT_TAG,
+        "format": fmt,
         "name": name,
         "config": net.cfg.to_json(),
         "fingerprint": fp.hex(),
@@ -171,17 +249,26 @@ def expected_shapes(cfg: ModelConfig, context: bool) -> dict[str, tuple[int, ...
     with torch.device("meta"):
         net = VQVAE(cfg)
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items() if k not in _TRAINING_ONLY}
+    tables = table_shapes(cfg)
+    return shapes | (tables if context else {"entropy.counts": tables["entropy.counts"]})
+
+
+def table_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of each entropy table of ``cfg`` (context ones for coders 2-3)."""
     k, stages = cfg.codebook_size, cfg.stages
-    shapes["entropy.counts"] = (stages, k)
-    if context:
-        shapes["entropy.context_counts"] = (stages, k, k)
-        shapes["entropy.left_counts"] = (min(stages, NEIGHBOUR_STAGES), k, k)
-    return shapes
+    return {
+        "entropy.counts": (stages, k),
+        "entropy.context_counts": (stages, k, k),
+        "entropy.left_counts": (min(stages, NEIGHBOUR_STAGES), k, k),
+    }
 
 
-def _check_layout(path: Path, cfg: ModelConfig, present: dict[str, tuple[list, str]]) -> None:
-    """Refuse a file whose tensors are not exactly the ones ``cfg`` needs, before any is
-    read: the architecture is bounded by the bytes actually in the file."""
+def _check_layout(
+    path: Path, cfg: ModelConfig, storage: TableStorage, present: dict[str, tuple[list, str]]
+) -> None:
+    """Refuse a file whose tensors are not exactly the ones ``cfg`` needs, stored as
+    ``storage`` says, before any is read: the architecture is bounded by the bytes
+    actually in the file."""
     context = "entropy.context_counts" in present or "entropy.left_counts" in present
     want = expected_shapes(cfg, context)
     if set(present) != set(want):
@@ -191,12 +278,18 @@ def _check_layout(path: Path, cfg: ModelConfig, present: dict[str, tuple[list, s
             f"(missing {missing[:3]}, unexpected {extra[:3]})"
         )
     for key, (shape, dtype) in present.items():
-        if tuple(shape) != want[key]:
+        table = key.startswith("entropy.")
+        if table and not storage.fits(tuple(shape), want[key]):
+            raise VQCodecError(
+                f"{path}: tensor {key} has shape {list(shape)}, the architecture needs "
+                f"{list(want[key])} as {storage.layout}"
+            )
+        if not table and tuple(shape) != want[key]:
             raise VQCodecError(
                 f"{path}: tensor {key} has shape {list(shape)}, the architecture needs "
                 f"{list(want[key])}"
             )
-        ok = dtype == "I32" if key.startswith("entropy.") else dtype in ("F16", "F32", "BF16")
+        ok = dtype == storage.dtype if table else dtype in ("F16", "F32", "BF16")
         if not ok:
             raise VQCodecError(f"{path}: tensor {key} has the wrong type {dtype}")
 
@@ -218,8 +311,11 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            if meta.get("format") != FORMAT_TAG:
-                raise VQCodecError(f"{path} is not a vqcodec model file")
+            storage = FORMATS.get(meta.get("format", ""))
+            if storage is None:
+                raise VQCodecError(
+                    f"{path} is not a vqcodec model file of a known format ({', '.join(FORMATS)})"
+                )
             if not valid_model_name(meta.get("name", "")):
                 raise VQCodecError(f"{path}: invalid model name {meta.get('name')!r}")
             try:
@@ -229,11 +325,25 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
             present = {
                 k: (f.get_slice(k).get_shape(), f.get_slice(k).get_dtype()) for k in f.keys()
             }
-            _check_layout(path, cfg, present)
+            _check_layout(path, cfg, storage, present)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (OSError, SafetensorError) as exc:
         raise VQCodecError(f"cannot read model file {path}: {exc}") from exc
-    return meta | {"config": cfg}, tensors
+    return meta | {"config": cfg, "storage": storage}, tensors
+
+
+def _tables(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> list:
+    """The plain, context and left tables (int64; None where absent), taken out of
+    ``tensors`` and unpacked as the file's format stores them."""
+    storage, shapes = meta["storage"], table_shapes(meta["config"])
+    out = []
+    for key in shapes:
+        stored = tensors.pop(key, None)
+        try:
+            out.append(None if stored is None else storage.unpack(stored, shapes[key]))
+        except ValueError as exc:
+            raise VQCodecError(f"{path}: tensor {key}: {exc}") from exc
+    return out
 
 
 def load_model(path: str | Path) -> Model:
@@ -251,14 +361,7 @@ def load_model(path: str | Path) -> Model:
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise VQCodecError(f"{path}: malformed model file ({exc})") from exc
     digest = weights_digest(tensors)
-    counts = tensors.pop("entropy.counts").numpy().astype(np.int64)
-    context, left = (
-        None if t is None else t.numpy().astype(np.int64)
-        for t in (
-            tensors.pop("entropy.context_counts", None),
-            tensors.pop("entropy.left_counts", None),
-        )
-    )
+    counts, context, left = _tables(path, meta, tensors)
     _check_tables(path, counts, context, left)
     actual = fingerprint(tensors["quantizer.codebooks"].float().numpy(), counts, context, left)
     if actual != recorded:
@@ -287,4 +390,5 @@ def load_model(path: str | Path) -> Model:
         context_counts=context,
         left_counts=left,
         digest=digest,
+        file_format=meta["format"],
     )
