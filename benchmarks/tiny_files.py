@@ -5,8 +5,10 @@ command on each file in a fresh process, timing it and reading its peak memory:
 
     python benchmarks/tiny_files.py --out benchmarks/results/tiny-files.json
 
-The honest worst cases are flat images at the pixel limit: under coder 3 a flat image
-costs about 0.0014 bits per index, so a few hundred bytes describe 2^24 pixels.
+Under coder 3 a flat image costs about 0.0014 bits per index, so a few hundred bytes
+could describe 2^24 pixels; above 1 MP a reader refuses more than 1,024 padded pixels per
+byte (vqcodec pads what it writes to that), so the worst file of under 1 KB is a flat
+image of 1 MP.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ def _cheapest_repeat(model, stage: int) -> int:
     return int(np.argmax(np.diag(w) / w.sum(1)))
 
 
-def _file(model, width: int, height: int, depths: np.ndarray | None, words=None) -> bytes:
+def _file(
+    model, width: int, height: int, depths: np.ndarray | None, words=None, pad: bool = False
+) -> bytes:
     """A file of ``model`` for a flat image, every stage filled with its cheapest
-    repeated index, with per-position ``depths`` (version 3) or one stage everywhere."""
+    repeated index, with per-position ``depths`` (version 3) or one stage everywhere;
+    as small as that makes it, or padded to the density limit as vqcodec writes it."""
     rows, cols = container.latent_grid(width, height, 32, 8)
     grid = np.ones((rows, cols), np.uint8) if depths is None else depths
     stages = int(grid.max())
@@ -59,22 +64,29 @@ def _file(model, width: int, height: int, depths: np.ndarray | None, words=None)
             streams=streams if words is None else tuple(words for _ in streams),
             depths=depths,
             format_version=1 if depths is None else 3,
-        )
+        ),
+        pad=pad,
     )
 
 
 def cases(model) -> dict[str, bytes]:
-    side = np.full((32, 8192), 2, np.uint8)  # 65,535 x 256: the most wavefronts allowed
-    side[0, 0] = 1
-    flat = _file(model, 4096, 4096, None)
+    side = np.full((4, 4096), 2, np.uint8)  # 32,768 x 32: the most wavefronts allowed
+    side[0, 0] = 1  # in the 1 MP that a file of under 1 KB may ask for
     one_word = (np.array([1], np.uint32),)
     bad = bytearray(_file(model, 64, 64, None))
     size_at = 6 + len(model.name) + 16
     bad[size_at : size_at + 8] = np.array([2_000_000, 1], "<u4").tobytes()
     return {
-        "flat 4096x4096, version 1 (at the pixel limit)": flat,
-        "flat 65535x256, version 1 (both limits)": _file(model, 65_535, 256, None),
-        "flat 65535x256, version 3 (both limits)": _file(model, 65_535, 256, side),
+        "flat 1024x1024, version 1 (the most pixels a file under 1 KB may ask for)": _file(
+            model, 1024, 1024, None
+        ),
+        "flat 4096x4096, version 1 (at the pixel limit, as vqcodec writes it)": _file(
+            model, 4096, 4096, None, pad=True
+        ),
+        "flat 4096x4096, version 1, not padded (refused: density)": _file(model, 4096, 4096, None),
+        "flat 32768x32, version 1 (density limit)": _file(model, 32_768, 32, None),
+        "flat 32768x32, version 3 (density limit)": _file(model, 32_768, 32, side),
+        "flat 65535x256, version 1, not padded (refused: density)": _file(model, 65_535, 256, None),
         "4096x4096 claiming 262,144 indices in one word": _file(
             model, 4096, 4096, None, one_word[0]
         ),

@@ -105,7 +105,7 @@ def test_the_encoder_refuses_what_no_reader_accepts(tiny_model):
 
 def _claiming(tiny_model, symbols: int, side: int) -> bytes:
     """A version-1, one-stage file of ``side`` x ``side`` whose one stream word claims
-    ``symbols`` symbols."""
+    ``symbols`` symbols (not padded to the density limit)."""
     return container.write(
         VQCFile(
             model=tiny_model.name,
@@ -118,28 +118,30 @@ def _claiming(tiny_model, symbols: int, side: int) -> bytes:
             coder=3,
             symbols=(symbols,),
             streams=(np.array([12345], dtype=np.uint32),),
-        )
+        ),
+        pad=False,
     )
 
 
 def test_more_symbols_than_the_stream_can_carry_are_refused_before_decoding(
     tiny_model, tiny_model_path, monkeypatch, tmp_path
 ):
-    """A 4096 x 4096 file whose one stream word claims 262,144 indices: each costs at
-    least 0.66 bits under the tiny model's tables, so 32 bits cannot hold them."""
-    data = _claiming(tiny_model, 512 * 512, 4096)
+    """A 1024 x 1024 file (the density limit's free size) whose one stream word claims
+    16,384 indices: each costs at least 0.66 bits under the tiny model's tables, so 32
+    bits cannot hold them."""
+    data = _claiming(tiny_model, 128 * 128, 1024)
     assert len(data) < 100
 
     def no_decoding(*args):
         raise AssertionError("the stream was decoded")
 
     monkeypatch.setattr(coders, "decode_streams", no_decoding)
-    with pytest.raises(FormatError, match="claims 262144 symbols, but 1 words hold at most"):
+    with pytest.raises(FormatError, match="claims 16384 symbols, but 1 words hold at most"):
         vqcodec.decompress(data, model=tiny_model)
     path = tmp_path / "x.vqc"
     path.write_bytes(data)
     result = cli("decompress", path, tmp_path / "x.png", "--model", tiny_model_path)
-    assert_refused(result, "claims 262144 symbols")
+    assert_refused(result, "claims 16384 symbols")
 
 
 def test_least_bits_bounds_what_constriction_really_spends():
@@ -190,3 +192,82 @@ def test_words_after_the_last_symbol_are_ignored(tiny_model, photo):
     assert len(longer) == len(data) + 4 * f.stages
     back = vqcodec.decompress(longer, model=tiny_model)
     assert np.array_equal(np.asarray(back), np.asarray(vqcodec.decompress(data, model=tiny_model)))
+
+
+def _flat(model, width: int, height: int, pad: bool) -> bytes:
+    """A version-1, one-stage file of a flat ``width`` x ``height`` image, every index the
+    one that costs least repeated (a few hundred bytes for 4096 x 4096 under
+    vqcodec-base-v2's tables), padded to the density limit if ``pad``."""
+    rows, cols = container.latent_grid(width, height, 32, 8)
+    coder = coders.for_model(model)
+    t = coder.tables(model, 0)
+    w = t.mix(t.context, t.left, t.counts).astype(np.float64)  # row k: above = left = k
+    cheapest = int(np.argmax(np.diag(w) / w.sum(1)))
+    indices = np.full((1, rows, cols), cheapest, np.int32)
+    masks = [np.ones((rows, cols), bool)]
+    f = VQCFile(
+        model=model.name,
+        fingerprint=model.fingerprint,
+        width=width,
+        height=height,
+        mode="RGB",
+        tile=32,
+        downsample=8,
+        coder=coder.id,
+        symbols=(rows * cols,),
+        streams=coders.encode_streams(coder, indices, model, masks),
+    )
+    return container.write(f, pad=pad)
+
+
+def test_a_small_file_cannot_ask_for_a_big_image(tiny_model, tiny_model_path, tmp_path):
+    """A flat 4096 x 4096 file of 142 bytes took 21 s and 801 MiB to decode: above 1 MP a
+    file may claim at most 1,024 padded pixels per byte, checked with the size, before
+    anything is decoded; --max-pixels-per-byte 0 lifts it; info still reads the file."""
+    data = _claiming(tiny_model, 512 * 512, 4096)
+    assert len(data) < 100
+    with pytest.raises(FormatError, match="claims 16777216 padded pixels, more than 1024 per"):
+        vqcodec.decompress(data, model=tiny_model)
+    with pytest.raises(FormatError, match="claims 262144 symbols"):  # the next check
+        vqcodec.decompress(data, model=tiny_model, max_pixels_per_byte=0)
+    assert vqcodec.info(data)["width"] == 4096
+    path = tmp_path / "x.vqc"
+    path.write_bytes(data)
+    result = cli("decompress", path, tmp_path / "x.png", "--model", tiny_model_path)
+    assert_refused(result, "the density limit")
+    assert not (tmp_path / "x.png").exists()
+    args = ("decompress", path, tmp_path / "x.png", "--model", tiny_model_path)
+    assert_refused(cli(*args, "--max-pixels-per-byte", 0), "claims 262144 symbols")
+    assert cli("info", path).exit_code == 0
+
+
+def test_the_density_limit_starts_above_1_mp():
+    assert container.density_problem(1024, 1024, 1, 1024) is None  # 1 MP: free
+    assert container.density_problem(1024, 1056, 1056, 1024) is None  # exactly 1024 per byte
+    assert "density limit" in container.density_problem(1024, 1056, 1055, 1024)
+    assert container.density_problem(4096, 4096, 1, 0) is None
+    assert container.min_file_bytes(1024, 1024) == 0
+    assert container.min_file_bytes(1024, 1056) == 1056
+
+
+@pytest.mark.slow
+def test_the_writer_pads_a_flat_file_to_the_density_limit():
+    """What vqcodec writes always decodes under the default limits: a flat 4096 x 2080
+    image (a few hundred bytes under vqcodec-base-v2's tables) gets zero words after its
+    last stream, just as many as the limit needs (8,320 bytes), and decodes to the same
+    indices."""
+    model = vqcodec.get_model("vqcodec-base-v2")
+    raw = _flat(model, 4096, 2080, pad=False)
+    padded = _flat(model, 4096, 2080, pad=True)
+    need = container.min_file_bytes(4096, 2080)
+    assert len(raw) < need <= len(padded) < need + 4
+    with pytest.raises(FormatError, match="density limit"):
+        container.parse(raw)
+    f, g = container.parse(raw, per_byte=0), container.parse(padded)
+    assert len(g.streams[0]) > len(f.streams[0])
+    masks = [np.ones(f.grid, bool)]
+    coder = coders.for_model(model)
+    assert np.array_equal(
+        coders.decode_streams(coder, f.streams, model, masks),
+        coders.decode_streams(coder, g.streams, model, masks),
+    )

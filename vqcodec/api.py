@@ -146,6 +146,7 @@ def decompress(
     model: Model | str | Path | None = None,
     device: str = "cpu",
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    max_pixels_per_byte: int = container.DEFAULT_PIXELS_PER_BYTE,
     threads: int | None = None,
     progress: Callable | None = None,
     strip: bool = False,
@@ -160,10 +161,13 @@ def decompress(
     wraps the decoder's loop over blocks (for example ``tqdm``'s constructor). The file's
     ICC profile, EXIF and XMP, if it has them, are in the image's ``info``
     (``icc_profile``, ``exif``, ``xmp``, as Pillow keeps them) unless ``strip``.
+    Files of more than 1 MP padded are refused when they claim more than
+    ``max_pixels_per_byte`` pixels per byte (0: no such limit), which bounds the work a
+    small file can ask for; files vqcodec writes always pass.
     """
-    from . import codec
+    f = container.parse(_vqc(data, max_pixels), max_pixels, max_pixels_per_byte)
+    from . import codec  # torch: after the file is known to be valid
 
-    f = container.parse(_vqc(data, max_pixels), max_pixels)
     image = to_image(*codec.decode_file(f, model, device, threads, progress))
     if f.metadata and not strip:
         image.info.update(to_info(f.metadata))
@@ -194,7 +198,7 @@ def info(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dic
     """Header fields of a .vqc file (bytes, a path or a binary file object), its size and
     its bits per pixel, without decoding."""
     data = _vqc(data, max_pixels)
-    f = container.parse(data, max_pixels)
+    f = container.parse(data, max_pixels, per_byte=0)  # no decoding: no density limit
     return {
         "model": f.model,
         "codebook_fingerprint": f.fingerprint.hex(),

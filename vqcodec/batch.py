@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .container import DEFAULT_MAX_PIXELS
+from .container import DEFAULT_MAX_PIXELS, DEFAULT_PIXELS_PER_BYTE
 from .errors import VQCodecError
 
 VQC_SUFFIX = ".vqc"
@@ -141,10 +141,14 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
     from .imagesave import image_bytes
 
     data = read_bytes(str(source))
-    limit = _SETTINGS.options.get("max_pixels", DEFAULT_MAX_PIXELS)
-    strip = _SETTINGS.options.get("strip", False)
+    options = _SETTINGS.options
     image = api.decompress(
-        data, model=_MODEL, device=_SETTINGS.device, max_pixels=limit, strip=strip
+        data,
+        model=_MODEL,
+        device=_SETTINGS.device,
+        max_pixels=options.get("max_pixels", DEFAULT_MAX_PIXELS),
+        max_pixels_per_byte=options.get("max_pixels_per_byte", DEFAULT_PIXELS_PER_BYTE),
+        strip=options.get("strip", False),
     )
     return len(data), image_bytes(image, _SETTINGS.options["fmt"]), image.width * image.height
 

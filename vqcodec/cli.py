@@ -15,7 +15,7 @@ import numpy as np
 
 from .bench.cli import bench
 from .config import ModelConfig, TrainConfig
-from .container import DEFAULT_MAX_PIXELS
+from .container import DEFAULT_MAX_PIXELS, DEFAULT_PIXELS_PER_BYTE
 from .effort import DEFAULT as DEFAULT_EFFORT
 from .effort import HIGHEST as HIGHEST_EFFORT
 from .errors import VQCodecError
@@ -118,6 +118,14 @@ MAX_PIXELS = click.option(
     default=DEFAULT_MAX_PIXELS,
     show_default=True,
     help="Refuse images of more pixels, counted padded to whole 32x32 tiles (the work it sets).",
+)
+MAX_DENSITY = click.option(
+    "--max-pixels-per-byte",
+    type=click.IntRange(min=0),
+    default=DEFAULT_PIXELS_PER_BYTE,
+    show_default=True,
+    help="Refuse files above 1 MP that claim more padded pixels per byte of file "
+    "(bounds the work a small file can ask for; vqcodec's files pass; 0: no limit).",
 )
 THREADS = click.option(
     "--threads",
@@ -525,6 +533,7 @@ def compress(
 @STRIP
 @DEVICE
 @MAX_PIXELS
+@MAX_DENSITY
 @THREADS
 @FORCE
 def decompress(
@@ -536,6 +545,7 @@ def decompress(
     strip: bool,
     device: str,
     max_pixels: int,
+    max_pixels_per_byte: int,
     threads: int | None,
     force: bool,
 ) -> None:
@@ -567,7 +577,12 @@ def decompress(
         from .batch import Settings
 
         fmt = fmt or "PNG"
-        options = {"fmt": fmt, "max_pixels": max_pixels, "strip": strip}
+        options = {
+            "fmt": fmt,
+            "max_pixels": max_pixels,
+            "max_pixels_per_byte": max_pixels_per_byte,
+            "strip": strip,
+        }
         settings = Settings("decompress", model, device, force, options)
         _run_batch(inputs, output_dir, extension_for(fmt), settings, jobs)
         return
@@ -585,6 +600,7 @@ def decompress(
         model=model,
         device=device,
         max_pixels=max_pixels,
+        max_pixels_per_byte=max_pixels_per_byte,
         threads=threads,
         progress=_progress,
         strip=strip,

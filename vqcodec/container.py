@@ -42,6 +42,13 @@ TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-6
 # anti-diagonal of the latent grid: at most (65,536 + 65,536) / 8 of them.
 DEFAULT_MAX_PIXELS = 1 << 24
 MAX_SIDE = 65_535
+# A file's bytes bound the work it may ask for: above FREE_PIXELS, a decoder refuses more
+# than DEFAULT_PIXELS_PER_BYTE padded pixels per byte of file (0.0078 bpp, a tenth of the
+# rate of quality 1 on Kodak), so a file of under 1 KB asks for at most 1 MP (about a
+# second of decoding). The writer pads its last stream with zero words (which readers
+# ignore) to stay inside: a flat 12 MP image takes 12 KB instead of a few hundred bytes.
+DEFAULT_PIXELS_PER_BYTE = 1024
+FREE_PIXELS = 1 << 20
 _NAME_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _STREAM = struct.Struct("<II")  # symbols, words
 _U32 = struct.Struct("<I")
@@ -198,8 +205,39 @@ def size_problem(width: int, height: int, max_pixels: float) -> str | None:
     return None
 
 
-def _check_size(height: int, h: dict, max_pixels: float) -> str | None:
-    return size_problem(h["width"], height, max_pixels)
+def density_problem(width: int, height: int, file_bytes: int, per_byte: int) -> str | None:
+    """What is wrong with ``file_bytes`` describing a ``width`` x ``height`` image under
+    the density limit of ``per_byte`` padded pixels per byte (0: none), or None."""
+    pixels = padded_pixels(width, height)
+    if per_byte == 0 or pixels <= max(FREE_PIXELS, per_byte * file_bytes):
+        return None
+    return (
+        f"a file of {file_bytes} bytes claims {pixels} padded pixels, more than {per_byte} "
+        f"per byte (the density limit, max_pixels_per_byte; files vqcodec writes stay inside it)"
+    )
+
+
+def min_file_bytes(width: int, height: int, per_byte: int = DEFAULT_PIXELS_PER_BYTE) -> int:
+    """The fewest bytes a file of this image size needs under the density limit."""
+    pixels = padded_pixels(width, height)
+    return 0 if pixels <= FREE_PIXELS else -(-pixels // per_byte)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reader allows: padded pixels, and padded pixels per byte of a file of
+    ``file_bytes`` (``per_byte`` 0 or ``file_bytes`` None: no density limit)."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    per_byte: int = DEFAULT_PIXELS_PER_BYTE
+    file_bytes: int | None = None
+
+
+def _check_size(height: int, h: dict, limits: Limits) -> str | None:
+    problem = size_problem(h["width"], height, limits.max_pixels)
+    if problem or limits.file_bytes is None:
+        return problem
+    return density_problem(h["width"], height, limits.file_bytes, limits.per_byte)
 
 
 def _fingerprint_size(v: bytes) -> str | None:
@@ -218,7 +256,7 @@ def _tiling(tile: int, downsample: int) -> str | None:
 class Field:
     name: str
     code: str  # struct format of the value, little-endian
-    check: Callable[..., str | None] | None = None  # (value, fields so far, max_pixels)
+    check: Callable[..., str | None] | None = None  # (value, fields so far, Limits)
 
 
 def _is(allowed, message: str) -> Callable[..., str | None]:
@@ -384,8 +422,10 @@ def _header_values(f: VQCFile) -> dict:
     return {field.name: getattr(f, field.name) for field in HEADER} | {"mode": MODES.get(f.mode, 0)}
 
 
-def write(f: VQCFile) -> bytes:
-    """Serialise ``f``; the inverse of :func:`parse` (ValueError for what it refuses)."""
+def write(f: VQCFile, pad: bool = True) -> bytes:
+    """Serialise ``f``; the inverse of :func:`parse` (ValueError for what it refuses).
+    A file too small for its image under the density limit gets zero words after its
+    last stream (``pad``; readers ignore them), so that every reader decodes it."""
     name = f.model.encode("ascii", "replace")
     if not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {f.model!r}")
@@ -398,7 +438,7 @@ def write(f: VQCFile) -> bytes:
     h = _header_values(f)
     parts = [MAGIC, bytes([f.format_version, len(name)]), name]
     for field in HEADER:  # the same checks as parse's, but no pixel limit
-        problem = field.check(h[field.name], h, math.inf) if field.check else None
+        problem = field.check(h[field.name], h, Limits(math.inf)) if field.check else None
         if problem:
             raise ValueError(problem)
         parts.append(struct.pack("<" + field.code, h[field.name]))
@@ -408,10 +448,14 @@ def write(f: VQCFile) -> bytes:
     if list(f.symbols) != expected:
         raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
     words = [np.ascontiguousarray(w, dtype="<u4").tobytes() for w in f.streams]
+    tail = [_U32.pack(len(bodies[s.name])) for s in layout.lengths]
+    tail += [bodies[s.name] for s in layout.bodies]
+    size = sum(map(len, parts + tail + words)) + _STREAM.size * len(words) + _U32.size
+    short = min_file_bytes(f.width, f.height) - size if pad else 0
+    if short > 0:
+        words[-1] += bytes(4 * -(-short // 4))
     parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words, strict=True)]
-    parts += [_U32.pack(len(bodies[s.name])) for s in layout.lengths]
-    parts += words
-    parts += [bodies[s.name] for s in layout.bodies]
+    parts += tail[: len(layout.lengths)] + words + tail[len(layout.lengths) :]
     return seal(b"".join(parts))
 
 
@@ -474,7 +518,7 @@ def _check_version(data: bytes) -> int:
     return data[4]
 
 
-def _read_header(r: _Reader, max_pixels: int) -> tuple[str, dict]:
+def _read_header(r: _Reader, limits: Limits) -> tuple[str, dict]:
     """The model name and the ``HEADER`` fields, each checked as soon as it is read."""
     r.take(5, "magic")
     (name_len,) = r.take(1, "name length")
@@ -484,14 +528,20 @@ def _read_header(r: _Reader, max_pixels: int) -> tuple[str, dict]:
     h: dict = {}
     for field in HEADER:
         (h[field.name],) = r.unpack(struct.Struct("<" + field.code), field.name)
-        problem = field.check(h[field.name], h, max_pixels) if field.check else None
+        problem = field.check(h[field.name], h, limits) if field.check else None
         if problem:
             raise FormatError(problem)
     return name.decode("ascii"), h
 
 
-def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
-    """Parse and validate a .vqc file. Raises :class:`FormatError` on anything invalid."""
+def parse(
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    per_byte: int = DEFAULT_PIXELS_PER_BYTE,
+) -> VQCFile:
+    """Parse and validate a .vqc file, of at most ``max_pixels`` padded pixels and, above
+    ``FREE_PIXELS``, ``per_byte`` of them per byte (0: no density limit; ``info`` needs
+    none, decoding does). Raises :class:`FormatError` on anything invalid."""
     data = bytes(data)
     fmt = _check_version(data)
     if len(data) < 4 + _U32.size + 6:
@@ -500,7 +550,7 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> VQCFile:
     if zlib.crc32(body) != crc:
         raise FormatError("checksum mismatch: the file is corrupt or truncated")
     r = _Reader(body)
-    name, h = _read_header(r, max_pixels)
+    name, h = _read_header(r, Limits(max_pixels, per_byte, len(data)))
     stages, layout = h["stages"], LAYOUTS[fmt]
     heads = [r.unpack(_STREAM, "stream header") for _ in range(stages)]
     lengths = {}
@@ -559,6 +609,6 @@ def read_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     the checks :func:`parse` makes of it, but not the checksum, which needs the whole
     file. Raises :class:`FormatError`."""
     fmt = _check_version(data)
-    name, h = _read_header(_Reader(bytes(data[:HEADER_MAX_BYTES])), max_pixels)
+    name, h = _read_header(_Reader(bytes(data[:HEADER_MAX_BYTES])), Limits(max_pixels))
     mode = MODE_NAMES[h["mode"]]
     return Header(fmt, name, h["width"], h["height"], mode, h["coder"], h["stages"])
