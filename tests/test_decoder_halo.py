@@ -22,7 +22,7 @@ def reach(cfg: ModelConfig) -> int:
 def test_the_halo_covers_every_shipped_decoder(name):
     with safe_open(str(registry.MODELS_DIR / f"{name}.safetensors"), "numpy") as f:
         cfg = ModelConfig.from_json(f.metadata()["config"])
-    assert reach(cfg) <= transform.DECODER_HALO
+    assert transform.decoder_halo(cfg) == transform.DECODER_HALO >= reach(cfg)
 
 
 @pytest.mark.parametrize("dec_blocks", [0, 1, 2])
@@ -41,3 +41,19 @@ def test_blocks_join_exactly_with_a_halo_of_the_reach(dec_blocks, monkeypatch):
         full = net.reconstruct(torch.from_numpy(idx)[None])[0]
         cut = net.reconstruct(torch.from_numpy(idx[:, : 4 + reach(cfg) - 1])[None])[0]
     assert not torch.equal(cut[:, : 4 * 8], full[:, : 4 * 8])
+
+
+@pytest.mark.parametrize("dec_blocks", [3, 4])
+def test_deeper_decoders_get_the_halo_they_need(dec_blocks, monkeypatch):
+    """A model trained with more residual blocks than the shipped ones (vqcodec train
+    --dec-blocks 4) still decodes without seams: the halo grows with the decoder."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        channels=(4, 4, 6), latent_dim=4, stages=2, codebook_size=8, dec_blocks=dec_blocks
+    )
+    assert transform.decoder_halo(cfg) == reach(cfg) > transform.DECODER_HALO
+    net = VQVAE(cfg).eval()
+    idx = np.random.default_rng(1).integers(0, 8, (2, 23, 27))
+    whole = transform.decode_indices(net, idx)
+    monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 5))
+    np.testing.assert_array_equal(transform.decode_indices(net, idx), whole)

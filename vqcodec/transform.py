@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from . import openvino_net
+from .config import ModelConfig
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE, encoder_reach
 
 ENCODE_BLOCK = (8, 32)  # tiles per encoder block: 256 x 1024 pixels
 DECODE_BLOCK = (64, 128)  # latent positions per decoder block: 512 x 1024 pixels
-DECODER_HALO = 6  # latent positions; one latent reaches 31 px (< 4 positions) each way
+DECODER_HALO = 6  # latent positions around each decoded block, at least (see decoder_halo)
 SEARCH_ROWS = 512  # latents per call of the code search
 
 
@@ -186,6 +187,14 @@ def _search_rows(
 
 
 @torch.inference_mode()
+def decoder_halo(cfg: ModelConfig) -> int:
+    """Latent positions a decoded block needs on each side to join its neighbours
+    exactly: one for the first 3x3 convolution, two per residual block, one for the
+    transposed convolutions together (``2 + 2 * dec_blocks``), and never fewer than
+    ``DECODER_HALO``, the halo every shipped model's files were decoded with."""
+    return max(DECODER_HALO, 2 + 2 * cfg.dec_blocks)
+
+
 def decode_indices(
     net: VQVAE,
     indices: np.ndarray,
@@ -205,10 +214,10 @@ def decode_indices(
     if depths is not None:
         lev = torch.from_numpy(np.ascontiguousarray(depths, dtype=np.int64)).to(device)
     out = np.empty((h * DOWNSAMPLE, w * DOWNSAMPLE, 3), dtype=np.uint8)
-    blocks = list(_blocks(h, w, DECODE_BLOCK))
+    blocks, halo = list(_blocks(h, w, DECODE_BLOCK)), decoder_halo(net.cfg)
     for top, bottom, left, right in progress(blocks, desc="decoding") if progress else blocks:
-        t, b = max(0, top - DECODER_HALO), min(h, bottom + DECODER_HALO)
-        lft, rgt = max(0, left - DECODER_HALO), min(w, right + DECODER_HALO)
+        t, b = max(0, top - halo), min(h, bottom + halo)
+        lft, rgt = max(0, left - halo), min(w, right + halo)
         block_levels = None if lev is None else lev[None, t:b, lft:rgt]
         img = net.reconstruct(idx[None, :, t:b, lft:rgt], block_levels)[0]
         y0, x0 = (top - t) * DOWNSAMPLE, (left - lft) * DOWNSAMPLE
