@@ -103,24 +103,27 @@ def test_the_encoder_refuses_what_no_reader_accepts(tiny_model):
     assert vqcodec.decompress(data, model=tiny_model).size == (2000, 1)
 
 
-def _claiming(tiny_model, symbols: int, side: int) -> bytes:
-    """A version-1, one-stage file of ``side`` x ``side`` whose one stream word claims
-    ``symbols`` symbols (not padded to the density limit)."""
-    return container.write(
-        VQCFile(
-            model=tiny_model.name,
-            fingerprint=tiny_model.fingerprint,
-            width=side,
-            height=side,
-            mode="RGB",
-            tile=32,
-            downsample=8,
-            coder=3,
-            symbols=(symbols,),
-            streams=(np.array([12345], dtype=np.uint32),),
-        ),
-        pad=False,
+def _one_stage(model, width: int, height: int, symbols: int, streams, pad=False) -> bytes:
+    """A version-1, one-stage RGB file of ``model`` with these ``streams``."""
+    f = VQCFile(
+        model=model.name,
+        fingerprint=model.fingerprint,
+        width=width,
+        height=height,
+        mode="RGB",
+        tile=32,
+        downsample=8,
+        coder=coders.for_model(model).id,
+        symbols=(symbols,),
+        streams=streams,
     )
+    return container.write(f, pad=pad)
+
+
+def _claiming(tiny_model, symbols: int, side: int) -> bytes:
+    """A ``side`` x ``side`` file whose one stream word claims ``symbols`` symbols (not
+    padded to the density limit)."""
+    return _one_stage(tiny_model, side, side, symbols, (np.array([12345], dtype=np.uint32),))
 
 
 def test_more_symbols_than_the_stream_can_carry_are_refused_before_decoding(
@@ -195,29 +198,17 @@ def test_words_after_the_last_symbol_are_ignored(tiny_model, photo):
 
 
 def _flat(model, width: int, height: int, pad: bool) -> bytes:
-    """A version-1, one-stage file of a flat ``width`` x ``height`` image, every index the
-    one that costs least repeated (a few hundred bytes for 4096 x 4096 under
-    vqcodec-base-v2's tables), padded to the density limit if ``pad``."""
+    """A file of a flat ``width`` x ``height`` image, every index the one that costs least
+    repeated (a few hundred bytes for 4096 x 4096 under vqcodec-base-v2's tables),
+    padded to the density limit if ``pad``."""
     rows, cols = container.latent_grid(width, height, 32, 8)
     coder = coders.for_model(model)
     t = coder.tables(model, 0)
     w = t.mix(t.context, t.left, t.counts).astype(np.float64)  # row k: above = left = k
     cheapest = int(np.argmax(np.diag(w) / w.sum(1)))
     indices = np.full((1, rows, cols), cheapest, np.int32)
-    masks = [np.ones((rows, cols), bool)]
-    f = VQCFile(
-        model=model.name,
-        fingerprint=model.fingerprint,
-        width=width,
-        height=height,
-        mode="RGB",
-        tile=32,
-        downsample=8,
-        coder=coder.id,
-        symbols=(rows * cols,),
-        streams=coders.encode_streams(coder, indices, model, masks),
-    )
-    return container.write(f, pad=pad)
+    streams = coders.encode_streams(coder, indices, model, [np.ones((rows, cols), bool)])
+    return _one_stage(model, width, height, rows * cols, streams, pad)
 
 
 def test_a_small_file_cannot_ask_for_a_big_image(tiny_model, tiny_model_path, tmp_path):
