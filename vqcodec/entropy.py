@@ -140,12 +140,48 @@ def _order(stage: int, present: np.ndarray):
         yield r_all[i : i + CHUNK_SYMBOLS], c_all[i : i + CHUNK_SYMBOLS]
 
 
-def _weights(
-    t: Tables, stage: int, grid: np.ndarray, present: np.ndarray, previous: np.ndarray | None, r, c
-) -> np.ndarray:
-    if stage < NEIGHBOUR_STAGES:
-        return neighbour_weights(t, grid, present, r, c)
-    return t.context[previous[r, c]]
+class _Weigher:
+    """One stage's weights as float64 rows ``[n, K]`` (what constriction takes), equal to
+    the integer weights of :func:`neighbour_weights` or the previous stage's rows cast to
+    float64, computed faster: the tables are cast once per stage, not per row, and coder
+    3's product is taken in float64, where it is exact (below).
+
+    With every entry below ``PRODUCT_MAX_COUNT`` (2^22), ``above * left * 256`` is an
+    integer below 2^52, exact in float64, and so is the quotient's floor: the true
+    quotient ``x / c`` lies at least ``1 / c`` below the next integer ``n``, more than
+    half a unit in the last place of ``n`` (``n * c < 2^53``), so rounding the division
+    cannot reach ``n``.
+    """
+
+    def __init__(self, t: Tables, stage: int) -> None:
+        self.t, self.stage = t, stage
+        self.context = _floats(t.context)
+        self.fast = stage >= NEIGHBOUR_STAGES or (
+            t.mix is product and t.left is not None and product_fits(t.context, t.left)
+        )
+        if stage < NEIGHBOUR_STAGES and self.fast:
+            self.left = _floats(t.left)
+            self.left256 = self.left * float(1 << PRODUCT_SHIFT)
+            self.counts = _floats(t.counts)
+
+    def __call__(self, grid: np.ndarray, present: np.ndarray, previous, r, c) -> np.ndarray:
+        if self.stage >= NEIGHBOUR_STAGES:
+            return self.context[previous[r, c]]
+        if not self.fast:
+            return _floats(neighbour_weights(self.t, grid, present, r, c))
+        ra, cl = np.maximum(r - 1, 0), np.maximum(c - 1, 0)
+        up, lf = (r > 0) & present[ra, c], (c > 0) & present[r, cl]
+        a, left = grid[ra, c], grid[r, cl]
+        out = self.context[a]
+        out *= self.left256[left]
+        out /= self.counts
+        np.floor(out, out=out)
+        out += 1.0
+        if not (up & lf).all():  # the few positions on the first row or column
+            out[up & ~lf] = self.context[a[up & ~lf]]
+            out[~up & lf] = self.left[left[~up & lf]]
+            out[~up & ~lf] = self.counts
+        return out
 
 
 def _known_chunks(stage: int, present: np.ndarray):
@@ -176,9 +212,9 @@ def encode_stage(
     enc = constriction.stream.queue.RangeEncoder()
     sym = np.ascontiguousarray(symbols, dtype=np.int32)
     mask = _everywhere(present, sym.shape)
+    weigh = _Weigher(t, stage)
     for r, c in _known_chunks(stage, mask):
-        w = _floats(_weights(t, stage, sym, mask, previous, r, c))
-        enc.encode(np.ascontiguousarray(sym[r, c]), _family(), w)
+        enc.encode(np.ascontiguousarray(sym[r, c]), _family(), weigh(sym, mask, previous, r, c))
     return enc.get_compressed()
 
 
@@ -196,9 +232,9 @@ def decode_stage(
     mask = _everywhere(present, shape)
     try:
         dec = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
+        weigh = _Weigher(t, stage)
         for r, c in _order(stage, mask):
-            w = _floats(_weights(t, stage, out, mask, previous, r, c))
-            out[r, c] = dec.decode(_family(), w)
+            out[r, c] = dec.decode(_family(), weigh(out, mask, previous, r, c))
     except Exception as exc:  # constriction signals invalid data with AssertionError and others
         raise FormatError(f"entropy-coded stream is invalid ({exc!r})") from exc
     return out
@@ -212,13 +248,48 @@ def position_bits(
     present: np.ndarray | None = None,
 ) -> np.ndarray:
     """Coder 2's or 3's ideal cost of each index, ``-log2 p(index | context)``, as float64
-    ``[rows, cols]`` (0 where absent): what the encoder weighs when it chooses depths."""
+    ``[rows, cols]`` (0 where absent): what the encoder weighs when it chooses depths.
+
+    Each cost is the index's weight over its row's sum, the row as :class:`_Weigher`
+    gives it to the range coder; a row's sum is taken once per context (previous index,
+    or pair of neighbours), not once per position: the same floats, summed the same way.
+    """
     sym = np.asarray(symbols)
     mask = _everywhere(present, sym.shape)
     out = np.zeros(sym.shape, dtype=np.float64)
-    for r, c in _known_chunks(stage, mask):
-        w = _weights(t, stage, sym, mask, previous, r, c).astype(np.float64)
-        out[r, c] = -np.log2(w[np.arange(len(r)), sym[r, c]] / w.sum(1))
+    weigh = _Weigher(t, stage)
+    r, c = np.nonzero(mask)
+    if not len(r):
+        return out
+    k = sym[r, c]
+    if stage >= NEIGHBOUR_STAGES:
+        row = previous[r, c]
+        out[r, c] = -np.log2(weigh.context[row, k] / weigh.context.sum(1)[row])
+        return out
+    if not weigh.fast:
+        for r, c in _known_chunks(stage, mask):
+            w = _floats(neighbour_weights(t, sym, mask, r, c))
+            out[r, c] = -np.log2(w[np.arange(len(r)), sym[r, c]] / w.sum(1))
+        return out
+    ra, cl = np.maximum(r - 1, 0), np.maximum(c - 1, 0)
+    up, lf = (r > 0) & mask[ra, c], (c > 0) & mask[r, cl]
+    a, left = sym[ra, c], sym[r, cl]
+    weight = np.floor(weigh.context[a, k] * weigh.left256[left, k] / weigh.counts[k]) + 1.0
+    total = np.empty(len(r))
+    pairs, where = np.unique(a * len(weigh.counts) + left, return_inverse=True)
+    sums = np.empty(len(pairs))
+    for i in range(0, len(pairs), 4096):  # rows of the pairs present, 4096 at a time
+        pa, pl = np.divmod(pairs[i : i + 4096], len(weigh.counts))
+        rows = weigh.context[pa] * weigh.left256[pl] / weigh.counts
+        sums[i : i + 4096] = (np.floor(rows, out=rows) + 1.0).sum(1)
+    total[:] = sums[where]
+    for only, table, index in ((up & ~lf, weigh.context, a), (~up & lf, weigh.left, left)):
+        weight[only] = table[index[only], k[only]]
+        total[only] = table.sum(1)[index[only]]
+    neither = ~up & ~lf
+    weight[neither] = weigh.counts[k[neither]]
+    total[neither] = weigh.counts.sum()
+    out[r, c] = -np.log2(weight / total)
     return out
 
 
