@@ -146,11 +146,14 @@ class RateModel:
         """Whether one depth is sent everywhere (``mu`` infinite or 0): no search."""
         return math.isinf(self.mu) or self.mu <= 0
 
-    def search(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def search(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The code search: a beam over the codebooks, scored by latent error +
         :func:`beam_rate` times the bits under the model's tables (its previous-stage
-        tables where it has them)."""
+        tables where it has them); None for the greedy search below the highest effort
+        (each stage's nearest code, :func:`~vqcodec.transform.greedy_search`)."""
         m = self.model
+        if self.effort.beam_width == 1 and not self.effort.reference:
+            return None
         bits = torch.from_numpy(entropy.code_bits(m.counts))
         context = None
         if m.context_counts is not None:

@@ -133,7 +133,7 @@ def search_paths(
     net: VQVAE,
     rgb: np.ndarray,
     stages: int,
-    search: Callable[[torch.Tensor], torch.Tensor],
+    search: Callable[[torch.Tensor], torch.Tensor] | None,
     device: torch.device | str = "cpu",
     progress: Callable | None = None,
 ) -> Paths:
@@ -142,8 +142,10 @@ def search_paths(
     ``search`` maps latents ``[N, D]`` to the best path of every length, ``[stages, N,
     stages]`` (``ResidualVQ.beam_search``); it runs on ``SEARCH_ROWS`` latents at a time,
     whose working set stays in cache (1.6 times faster than a whole block at width 8, the
-    same paths: each row is searched on its own). ``progress``, if given, wraps the loop
-    over encoder blocks (called as ``progress(blocks, desc=..., total=...)``).
+    same paths: each row is searched on its own). ``search=None`` is the greedy search
+    (each stage's nearest code, :func:`greedy_search`), whose paths extend one another.
+    ``progress``, if given, wraps the loop over encoder blocks (called as
+    ``progress(blocks, desc=..., total=...)``).
     """
     dtype = np.int16 if net.quantizer.size <= 1 << 15 else np.int32
     grid = _grid(rgb)
@@ -157,6 +159,13 @@ def search_paths(
     workers = torch.get_num_threads()
     with ThreadPoolExecutor(workers) as pool:
         for (rs, cs), z, shape in blocks:
+            if search is None:
+                found = _search_rows(pool, partial(greedy_search, books, stages), z)
+                idx, err = found[:stages].long(), found[stages:]
+                for d in range(stages):
+                    error[d, rs, cs] = err[d].reshape(shape).cpu().numpy()
+                    out[d][:, rs, cs] = idx[: d + 1].reshape(d + 1, *shape).cpu().numpy()
+                continue
             best = _search_rows(pool, search, z)
             for d in range(stages):
                 rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
@@ -164,6 +173,20 @@ def search_paths(
                 error[d, rs, cs] = err.cpu().numpy()
                 out[d][:, rs, cs] = best[d, :, : d + 1].T.reshape(d + 1, *shape).cpu().numpy()
     return Paths(out, error)
+
+
+def greedy_search(books: torch.Tensor, stages: int, z: torch.Tensor) -> torch.Tensor:
+    """float64 ``[2 * stages, N]``: for each row of ``z`` ``[N, D]``, each stage's nearest
+    code to the residual left by the stages before (rows ``0..stages-1``, exact integers),
+    and the squared latent error left after each stage (rows ``stages..``)."""
+    residual = z.float()
+    out = torch.empty(2 * stages, len(z), dtype=torch.float64)
+    for s in range(stages):
+        book = books[s]
+        idx = (book.pow(2).sum(1)[None] - 2 * residual @ book.t()).argmin(1)
+        residual = residual - book[idx]
+        out[s], out[stages + s] = idx, residual.pow(2).sum(1)
+    return out
 
 
 def _inferring(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
