@@ -30,7 +30,8 @@ class GDN(nn.Module):
         super().__init__()
         self.inverse = inverse
         self.beta = nn.Parameter(torch.ones(channels))
-        self.gamma = nn.Parameter(0.1 * torch.eye(channels)[:, :, None, None])
+        eye = torch.zeros(channels, channels).fill_diagonal_(0.1)  # see ResidualVQ.__init__
+        self.gamma = nn.Parameter(eye[:, :, None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norm = F.conv2d(x.abs(), self.gamma.abs(), self.beta.abs() + 1e-6)

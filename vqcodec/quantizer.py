@@ -67,7 +67,12 @@ class ResidualVQ(nn.Module):
         super().__init__()
         self.stages, self.size, self.dim = stages, size, dim
         self.decay, self.dead_share = decay, dead_share
-        self.register_buffer("codebooks", torch.randn(stages, size, dim) * 0.1)
+        # on torch's meta device (where a model file's shapes are checked) a random draw or
+        # arithmetic, like torch.eye, imports torch._dynamo: 1.8 s of each process's start
+        if torch.empty(0).device.type == "meta":
+            self.register_buffer("codebooks", torch.empty(stages, size, dim))
+        else:
+            self.register_buffer("codebooks", torch.randn(stages, size, dim) * 0.1)
         self.register_buffer("ema_count", torch.ones(stages, size))
         self.register_buffer("ema_sum", self.codebooks.clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
