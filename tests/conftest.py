@@ -7,6 +7,8 @@ which codes an image in milliseconds. ``python -m pytest -m "not slow"`` runs th
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +76,13 @@ def tiny_model(tiny_model_path) -> Model:
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread_for_the_tiny_model(request):
-    """Tests of the tiny model run torch on one thread: its convolutions are so small that
-    a second thread only adds synchronisation, which on a busy machine costs several times
-    the work itself (a set of these tests took 3.6x the wall time on two threads)."""
-    if not {"tiny_model", "tiny_model_path"} & set(request.fixturenames):
+def one_torch_thread_in_the_fast_tier(request):
+    """Tests of the fast tier run torch on one thread: their tensors (the tiny model's,
+    small images) are so small that a second thread only adds synchronisation, which on a
+    busy machine costs many times the work itself (test_ms_ssim: 3.7 s of CPU on two
+    threads beside other work, 0.1 s on one). Tests that ask for threads still get them
+    (``threads=2`` sets torch's count for the call); slow tests keep torch's default."""
+    if request.node.get_closest_marker("slow"):
         yield
         return
     threads = torch.get_num_threads()
@@ -87,6 +91,50 @@ def one_torch_thread_for_the_tiny_model(request):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def _stack_key(stack: torch.nn.Module) -> bytes:
+    """A digest of what a compiled network depends on: the layers, their settings
+    (strides, paddings, GDN's direction) and every weight."""
+    h = hashlib.blake2b(repr(stack).encode())
+    for module in stack.modules():
+        settings = {k: v for k, v in vars(module).items() if isinstance(v, (bool, int, tuple))}
+        h.update(repr(sorted(settings.items())).encode())
+    for name, tensor in stack.state_dict().items():
+        h.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    return h.digest()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_openvino_compile_per_network():
+    """Compile each network once for the whole run, as a process that loads a model once
+    does. Each CLI test loads the tiny model's file again, and OpenVINO compiles a loaded
+    network's stacks once per loaded copy (keyed by the module object): 88 compiles of
+    the same few networks in the fast tier, at 0.1-0.3 s each. Copies of equal layers and
+    weights share one compile here, which computes exactly what a fresh compile would."""
+    from vqcodec import openvino_net
+
+    real = getattr(getattr(openvino_net, "compiled", None), "__wrapped__", None)
+    if real is None:  # the module changed shape: compile as it does
+        yield
+        return
+    keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    done: dict = {}
+
+    def compiled(stack, *args, **kwargs):
+        if stack not in keys:
+            keys[stack] = _stack_key(stack)
+        key = (keys[stack], args, tuple(sorted(kwargs.items())))
+        if key not in done:
+            done[key] = real(stack, *args, **kwargs)
+        return done[key]
+
+    original = openvino_net.compiled
+    openvino_net.compiled = compiled
+    try:
+        yield
+    finally:
+        openvino_net.compiled = original
 
 
 @pytest.fixture(scope="session")

@@ -46,10 +46,28 @@ def test_no_torch(code):
     assert "vqcodec" in modules and "torch" not in modules
 
 
+def reaches_for_torch(code: str) -> bool:
+    """Whether ``code``, run in a fresh interpreter where torch cannot be imported, tried
+    to import it (cheaper than importing it: the probe's process stays torch-free)."""
+    block = (
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            print('reached for torch', file=sys.stderr)\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+    )
+    probe = f"{block}try:\n    {code}\nexcept ImportError:\n    pass"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return "reached for torch" in out.stderr
+
+
 def test_api_names_load_on_first_use():
     api = loaded_modules("import vqcodec; vqcodec.compress")
     assert "vqcodec.api" in api and "torch" not in api  # loaded when compress is called
-    assert "torch" in loaded_modules("import vqcodec; vqcodec.get_model")
+    assert reaches_for_torch("import vqcodec; vqcodec.get_model")
     assert vqcodec.info is vqcodec.api.info and vqcodec.DEFAULT_MODEL == "vqcodec-base-v2"
     assert set(vqcodec.__all__) <= set(dir(vqcodec))
     with pytest.raises(AttributeError, match="no_such_name"):
