@@ -147,8 +147,9 @@ def test_pixel_limit_counts_the_padded_grid_and_is_configurable():
     [
         (1, 2_000_000, "side above the limit of 65535"),
         (178_956_970, 1, "side above the limit"),
-        (65_535, 257, "once padded"),  # 65,536 x 288 padded: over 2^24
-        (4097, 4096, "once padded"),  # 4128 x 4096 padded
+        (65_535, 1025, "once padded"),  # 65,536 x 1,056 padded: over 2^26
+        (8193, 8192, "once padded"),  # 8224 x 8192 padded
+        (4097, 4096, "density limit"),  # under 2^26, but more than 1,024 pixels per byte
     ],
 )
 def test_degenerate_and_oversized_shapes_are_refused_from_the_header(width, height, message):
@@ -160,8 +161,8 @@ def test_degenerate_and_oversized_shapes_are_refused_from_the_header(width, heig
         parse(reseal(bytes(bad)))
     from vqcodec.container import size_problem
 
-    assert size_problem(65_535, 256, 1 << 24) is None  # 65,536 x 256 padded: 2^24
-    assert size_problem(4096, 4096, 1 << 24) is None
+    assert size_problem(65_535, 1024, 1 << 26) is None  # 65,536 x 1,024 padded: 2^26
+    assert size_problem(8192, 8192, 1 << 26) is None
     with pytest.raises(ValueError, match="side"):
         write(make_file(width=65_536, height=1))
 

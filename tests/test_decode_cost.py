@@ -74,10 +74,11 @@ def test_one_pixel_high_files_are_refused_by_their_side(small_files, kind, width
 
 
 def test_the_pixel_limit_counts_the_padded_grid(small_files, tmp_path):
-    """4100 x 4090 is 16,769,000 pixels, under 2^24, but the network runs over (and the
-    decoder allocates) 4128 x 4096 = 16,908,288."""
-    data = with_size(small_files["v1"], 4100, 4090)
-    with pytest.raises(FormatError, match="16908288 once padded to whole 32x32 tiles"):
+    """8200 x 8190 is 67,158,000 pixels, under 2^26, but the network runs over (and the
+    decoder allocates) 8224 x 8192 = 67,371,008; the size is checked before the file's
+    density (which this small file would fail too)."""
+    data = with_size(small_files["v1"], 8200, 8190)
+    with pytest.raises(FormatError, match="67371008 once padded to whole 32x32 tiles"):
         vqcodec.info(data)
     with pytest.raises(FormatError, match="once padded"):
         vqcodec.decompress(data)

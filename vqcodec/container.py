@@ -36,11 +36,11 @@ MAX_NAME = 64
 TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-6
 # Limits shared by the encoder (images.py) and the parser. The pixel limit counts the image
 # padded to whole tiles, which is what the network runs over and the decoder allocates: at
-# 2^24 (a 4096 x 4096 image) decoding takes a few seconds on two cores and well under 1 GiB,
-# which bounds even a file of a few hundred bytes (a flat image costs ~0.0014 bits per index
-# under coder 3). MAX_SIDE bounds the wavefront coders, which make one call per
-# anti-diagonal of the latent grid: at most (65,536 + 65,536) / 8 of them.
-DEFAULT_MAX_PIXELS = 1 << 24
+# 2^26 (an 8192 x 8192 image, room for a 50 MP camera's photos) decoding takes 82 CPU
+# seconds and 1.1 GiB. The density limit below bounds what a small file can ask for.
+# MAX_SIDE bounds the wavefront coders, which make one call per anti-diagonal of the
+# latent grid: at most (65,536 + 65,536) / 8 of them.
+DEFAULT_MAX_PIXELS = 1 << 26
 MAX_SIDE = 65_535
 # A file's bytes bound the work it may ask for: above FREE_PIXELS, a decoder refuses more
 # than DEFAULT_PIXELS_PER_BYTE padded pixels per byte of file (0.0078 bpp, a tenth of the

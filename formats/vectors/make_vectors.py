@@ -329,8 +329,13 @@ def spec_set(model) -> None:
             "FormatError",
             "side above the limit",
         ),
-        "padded-over-limit.vqc": (
+        "padded-over-limit.vqc": (  # over 2^24, the limit when it was made; small: density
             edit(v3, size_at, struct.pack("<II", 4100, 4090)),
+            "FormatError",
+            "the density limit",
+        ),
+        "padded-over-2-26.vqc": (  # added by editing the frozen file above: its v3
+            edit(v3, size_at, struct.pack("<II", 8200, 8190)),
             "FormatError",
             "once padded",
         ),
