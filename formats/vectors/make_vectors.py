@@ -451,7 +451,11 @@ def main(model_name: str) -> None:
     invalid = {
         "truncated.vqc": (base[: len(base) // 2], "FormatError", "checksum"),
         "bad-magic.vqc": (b"\x89PNG" + base[4:], "FormatError", "not a .vqc"),
-        "future-version.vqc": (base[:4] + b"\x03" + base[5:], "FormatError", "unsupported"),
+        "future-version.vqc": (  # the first version this reader does not know
+            base[:4] + bytes([max(container.VERSIONS) + 1]) + base[5:],
+            "FormatError",
+            "unsupported",
+        ),
         "bit-flip.vqc": (
             base[:-10] + bytes([base[-10] ^ 4]) + base[-9:],
             "FormatError",

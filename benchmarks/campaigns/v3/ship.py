@@ -1,0 +1,331 @@
+"""Ship the finished v3 campaign as vqcodec-base-v3, in one reviewed command.
+
+From a finished run directory (``ckpt.safetensors`` at the last step, and the model file
+``vqcodec-v3-campaign.safetensors`` that the run's last call wrote from it), into the
+checkout ``--repo`` (default: this one):
+
+1. recount the entropy tables on all 49 training photos with ``vqcodec.train.count_tables``
+   (the function every training run ends with; the run itself counted on photos 1-40);
+2. write ``vqcodec/models/vqcodec-base-v3.safetensors`` (model-file format 2), its card
+   recording the warm-start chain from vqcodec-base-v2 and the periods the run took;
+3. add its weights digest to ``registry.SHIPPED_DIGESTS`` (``DEFAULT_MODEL`` is left
+   alone: making v3 the default is a separate commit, once the targets are met);
+4. measure it: ``vqcodec bench`` on Kodak, ``benchmarks/heldout_rd.py`` on photos 41-49
+   (against v2), codebook usage per stage at full quality on Kodak, FLOPs per pixel;
+5. write the model card ``vqcodec/models/vqcodec-base-v3.md`` (benchmarks/model_card.py);
+6. write the test vectors (formats/vectors/make_vectors.py: the main and spec sets) and
+   check that every vector, old and new, decodes (tests/test_vectors.py);
+7. print issue 13's targets, met or not, and write them to ``ship-targets.json``.
+
+    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 --bench-out /work/runs/ship/bench
+
+``--unfinished`` ships a run that has not reached its last step (dry runs only), and
+``--limit N`` benches only the first N Kodak images (dry runs only: the card then says so).
+Every step runs with the package of ``--repo`` on ``PYTHONPATH``, so a dry run into a
+scratch copy of the checkout touches nothing here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NAME = "vqcodec-base-v3"
+HERE = Path(__file__).resolve().parent
+PHOTOS = Path("/work/shared/data/train")
+KODAK = Path("/work/shared/data/kodak")
+TRAIN_PHOTOS, VAL_PHOTOS = "photos 001-040", "photos 041-049"
+CODES_USED = 0.9  # issue 13: every stage uses more than 90 % of its codes
+
+
+def run_periods(run: Path) -> list[dict]:
+    """The calls the run took (a fresh start, then one per "resuming from step N" in the
+    run's ``*.out`` files, oldest first), each with its steps and training seconds (the
+    log's cumulative ``seconds``)."""
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    starts = [0]
+    outs = sorted(run.glob("*.out"), key=lambda p: p.stat().st_mtime)
+    for out in outs:
+        text = out.read_bytes().decode("utf-8", "replace")
+        starts += [int(s) for s in re.findall(r"resuming from step (\d+)", text)]
+    starts = sorted(set(starts))
+
+    def seconds_at(step: int) -> float:  # the last log line at or before ``step``
+        return max((r["seconds"] for r in log if r["step"] <= step), default=0.0)
+
+    ends = [*starts[1:], log[-1]["step"]]
+    return [
+        {"from_step": a, "to_step": b, "seconds": round(seconds_at(b) - seconds_at(a), 1)}
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
+def campaign_command(train: dict, cfg: dict, threads: int) -> str:
+    """The ``vqcodec train`` command of benchmarks/campaigns/v3/run.sh, from the settings
+    a run records (every setting that is not the default, and the folders)."""
+    from vqcodec.config import ModelConfig, TrainConfig
+
+    parts = [
+        "vqcodec train --data train40 --val val9 --init-from vqcodec-base-v2",
+        "--out vqcodec-v3-campaign.safetensors --name vqcodec-v3-campaign",
+        "--checkpoint ckpt.safetensors --log log.jsonl",
+    ]
+    defaults = {**TrainConfig().__dict__, **ModelConfig().__dict__}
+    for key, value in {**cfg, **train}.items():
+        default = defaults.get(key)
+        if isinstance(default, tuple):
+            default = list(default)
+        if key in defaults and value != default and key != "holdout":
+            flag = f"--{key.replace('_', '-')}"
+            if isinstance(value, bool):
+                parts.append(flag if value else f"--no-{key.replace('_', '-')}")
+            elif isinstance(value, list):
+                parts.append(f"{flag} {','.join(map(str, value))}")
+            else:
+                parts.append(f"{flag} {value}")
+    parts.append(f"--threads {threads} --time-limit MINUTES")
+    return " ".join(parts)
+
+
+def v2_command() -> str:
+    """vqcodec-base-v2's training command, as its card gives it."""
+    from vqcodec.registry import MODELS_DIR
+
+    card = (MODELS_DIR / "vqcodec-base-v2.md").read_text()
+    found = re.search(r"```sh\n\s*(vqcodec train [^\n]+)\n", card)
+    if found is None:
+        raise SystemExit("vqcodec-base-v2.md has no vqcodec train command")
+    return found.group(1).strip()
+
+
+def recount(run: Path, photos: Path, out: Path, unfinished: bool) -> str:
+    """Steps 1-2: the model file with tables on all photos; returns its weights digest."""
+    import torch
+
+    from vqcodec.model import TILE
+    from vqcodec.train import checkpoint_info, count_tables, load_images
+    from vqcodec.weights import load_model, save_model
+
+    info = checkpoint_info(run / "ckpt.safetensors")
+    campaign = load_model(run / "vqcodec-v3-campaign.safetensors")
+    card = dict(campaign.card)
+    if info is None or card.get("steps_done") != info["step"]:
+        raise SystemExit(
+            f"{run}: the model file is of step {card.get('steps_done')}, the checkpoint of "
+            f"{None if info is None else info['step']}; rerun run.sh to write the model"
+        )
+    if info["step"] < info["train"]["steps"] and not unfinished:
+        raise SystemExit(f"{run} stopped at step {info['step']} of {info['train']['steps']}")
+    images = load_images(photos, TILE)
+    t0 = time.monotonic()
+    counts, context, left = count_tables(campaign.net, images)
+    cfg = json.loads(campaign.net.cfg.to_json())
+    card.update(
+        train_images=f"{TRAIN_PHOTOS} of {photos} (weights), {VAL_PHOTOS} for validation",
+        tables_counted_on=f"recounted on all {len(images)} photos of {photos} by ship.py "
+        f"({time.monotonic() - t0:.0f} s)",
+        periods=run_periods(run),
+        chain=[
+            {"model": "vqcodec-base-v2", "command": v2_command()},
+            {
+                "model": "vqcodec-v3-campaign",
+                "command": campaign_command(card["train"], cfg, card.get("threads", 1)),
+                "script": "benchmarks/campaigns/v3/run.sh RUN_DIR MINUTES (rerun per period)",
+                "steps": info["step"],
+            },
+            {"model": NAME, "command": "python benchmarks/campaigns/v3/ship.py RUN_DIR"},
+        ],
+        torch=torch.__version__,
+    )
+    save_model(out, NAME, campaign.net, counts, card, context, left)
+    return load_model(out).digest.hex()
+
+
+def register(repo: Path, digest: str) -> None:
+    """Step 3: the digest in ``SHIPPED_DIGESTS`` (replacing an earlier dry run's)."""
+    path = repo / "vqcodec" / "registry.py"
+    text = re.sub(rf'\n    "{NAME}": "[0-9a-f]+",', "", path.read_text())
+    entry = f'    "{NAME}": "{digest}",\n'
+    head, sep, tail = text.partition("SHIPPED_DIGESTS = {\n")
+    if not sep:
+        raise SystemExit(f"{path}: no SHIPPED_DIGESTS table")
+    body, close, rest = tail.partition("}\n")
+    path.write_text(head + sep + body + entry + close + rest)
+
+
+def usage_on(folder: Path, limit: int | None) -> dict:
+    """Codes used and perplexity per stage over the indices of top-quality files."""
+    import numpy as np
+
+    import vqcodec
+    from vqcodec import codec, container
+    from vqcodec.images import to_pixels
+    from vqcodec.metrics import codebook_usage
+    from vqcodec.train import IMAGE_SUFFIXES
+
+    model = vqcodec.get_model(NAME)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    size = model.net.cfg.codebook_size
+    hist = np.zeros((model.stages, size), dtype=np.int64)
+    for path in files:
+        pixels, _ = to_pixels(path)
+        data = vqcodec.compress(pixels, model.stages, model=model)
+        idx = codec.decode_streams(container.parse(data), model)
+        hist += np.stack([np.bincount(i.ravel(), minlength=size) for i in idx])
+    out = {"images": len(files), "folder": str(folder), "codes_used": [], "perplexity": []}
+    for h in hist:
+        perplexity, used = codebook_usage(h)
+        out["codes_used"].append(used)
+        out["perplexity"].append(round(perplexity, 1))
+    return out
+
+
+def targets(bench: dict, usage: dict, flops: dict, size: int) -> list[dict]:
+    """Issue 13's measurable targets, each with its value and whether it is met."""
+    import numpy as np
+
+    from vqcodec.bench import rdmetrics
+
+    rd = bench["rd"]
+    curve = lambda name: (  # noqa: E731
+        [p["bpp"] for p in rd[name]["points"]],
+        [p["psnr"] for p in rd[name]["points"]],
+    )
+    vq = curve("vqcodec")
+    row = next(r for r in bench["summary"]["rows"] if r["codec"] == "vqcodec")
+    webp = rdmetrics.bd_rate(curve("webp"), vq) if "webp" in rd else None
+    jpeg = row["bd_rate_vs_jpeg"]["percent"] if row.get("bd_rate_vs_jpeg") else None
+    psnrs = [p["psnr"] for p in sorted(rd["vqcodec"]["points"], key=lambda p: p["setting"])]
+    upper = list(np.diff(psnrs[(len(psnrs) - 1) // 2 :]))  # steps from the middle quality up
+    at_025 = rdmetrics.quality_at_rate(*vq, 0.25)
+    fewest = min(usage["codes_used"])
+    found = [
+        ("BD-rate against WebP < 0 % (aim <= -5 %)", webp and webp[0], lambda v: v < 0),
+        ("BD-rate against JPEG <= -45 %", jpeg, lambda v: v <= -45),
+        ("top quality >= 35.0 dB", max(psnrs), lambda v: v >= 35.0),
+        (
+            "each quality step above the middle adds >= 0.25 dB",
+            min(upper) if upper else None,
+            lambda v: v >= 0.25,
+        ),
+        ("PSNR at 0.25 bpp >= 28.6 dB", at_025, lambda v: v >= 28.6),
+        ("decoder <= 1.5x v2's 89 kFLOP/pixel", flops["decoder"] / 1e3, lambda v: v <= 133.5),
+        ("every stage uses > 90 % of its codes", fewest / size, lambda v: v > CODES_USED),
+    ]
+    return [{"target": t, "value": v, "met": v is not None and bool(ok(v))} for t, v, ok in found]
+
+
+def sh(cmd: list[str], repo: Path, out: Path | None = None) -> str:
+    """Run one step with the package of ``repo``; its output, echoed and returned."""
+    print("+", " ".join(map(str, cmd)), flush=True)
+    env = os.environ | {"PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [str(c) for c in cmd], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    sys.stderr.write(done.stderr[-3000:])
+    if done.returncode:
+        raise SystemExit(f"step failed ({done.returncode}): {' '.join(map(str, cmd))}")
+    print(done.stdout, end="", flush=True)
+    if out is not None:
+        out.write_text(done.stdout)
+    return done.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="the finished run directory")
+    ap.add_argument("--repo", type=Path, default=HERE.parents[2], help="checkout to write")
+    ap.add_argument("--photos", type=Path, default=PHOTOS)
+    ap.add_argument("--kodak", type=Path, default=KODAK)
+    ap.add_argument("--bench-out", type=Path, required=True, help="folder for bench results")
+    ap.add_argument("--limit", type=int, default=None, help="first N Kodak images only")
+    ap.add_argument("--codecs", default=None, help="vqcodec bench's --codecs [its default]")
+    ap.add_argument("--unfinished", action="store_true", help="dry run on a stopped run")
+    args = ap.parse_args()
+    repo, run, out = args.repo.resolve(), args.run.resolve(), args.bench_out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    model_file = repo / "vqcodec" / "models" / f"{NAME}.safetensors"
+    here = [py, repo / "benchmarks" / "campaigns" / "v3" / "ship.py"]
+    sh([*here, "--step-recount", run, model_file, args.photos, str(args.unfinished)], repo)
+    digest = json.loads((model_file.with_suffix(".json")).read_text())["digest"]
+    model_file.with_suffix(".json").unlink()
+    register(repo, digest)
+    print(f"{NAME}: {model_file.stat().st_size} bytes, weights digest {digest}")
+    limit = [] if args.limit is None else ["--limit", str(args.limit)]
+    codecs = [] if args.codecs is None else ["--codecs", args.codecs]
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    sh(
+        [py, "-m", "vqcodec", "bench", args.kodak, "--model", NAME, *codecs,
+         "--out", out / "kodak", "--force", "--no-progress", "--threads", threads, *limit],
+        repo,
+    )  # fmt: skip
+    sh(
+        [py, "benchmarks/heldout_rd.py", args.photos,
+         "vqcodec/models/vqcodec-base-v2.safetensors", model_file],
+        repo,
+        out / "heldout.txt",
+    )  # fmt: skip
+    sh([*here, "--step-usage", args.kodak, out / "usage.json", str(args.limit or 0)], repo)
+    sh([py, "benchmarks/flops.py", "vqcodec-base-v2", NAME], repo, out / "flops.txt")
+    note = (
+        f"**Dry run**: the Kodak figures are of the first {args.limit} images only. "
+        if args.limit
+        else ""
+    )
+    card = sh(
+        [py, "benchmarks/model_card.py", NAME, "--bench", out / "kodak" / "results.json",
+         "--usage", out / "usage.json", "--heldout", out / "heldout.txt",
+         "--flops", out / "flops.txt", "--note", note],
+        repo,
+    )  # fmt: skip
+    model_file.with_suffix(".md").write_text(card)
+    for which in ([], ["--spec"]):
+        sh([py, "formats/vectors/make_vectors.py", NAME, *which], repo)
+    sh([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_vectors.py"], repo)
+    sh([*here, "--step-targets", out], repo)
+
+
+def _flops(text: str) -> dict:
+    """The encoder and decoder FLOPs per pixel of v3 from benchmarks/flops.py's output."""
+    line = next(ln for ln in text.splitlines() if ln.startswith(NAME))
+    enc, dec = re.findall(r"([\d.]+) kFLOP", line)[:2]
+    return {"encoder": float(enc) * 1e3, "decoder": float(dec) * 1e3}
+
+
+def step(argv: list[str]) -> None:
+    """The steps that run inside ``--repo``'s package (called by :func:`main`)."""
+    kind, rest = argv[0], argv[1:]
+    if kind == "--step-recount":
+        run, model_file, photos, unfinished = rest
+        digest = recount(Path(run), Path(photos), Path(model_file), unfinished == "True")
+        Path(model_file).with_suffix(".json").write_text(json.dumps({"digest": digest}))
+    elif kind == "--step-usage":
+        folder, out, limit = rest
+        usage = usage_on(Path(folder), int(limit) or None)
+        Path(out).write_text(json.dumps(usage))
+        print("codes used per stage:", usage["codes_used"])
+    elif kind == "--step-targets":
+        out = Path(rest[0])
+        bench = json.loads((out / "kodak" / "results.json").read_text())
+        usage = json.loads((out / "usage.json").read_text())
+        found = targets(bench, usage, _flops((out / "flops.txt").read_text()), 256)
+        (out / "ship-targets.json").write_text(json.dumps(found, indent=1))
+        print(f"issue 13 targets for {NAME} (Kodak: {len(bench['meta']['images'])} images):")
+        for t in found:
+            value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {value}")
+        print("all met" if all(t["met"] for t in found) else "not all met: do not make it default")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--step-"):
+        step(sys.argv[1:])
+    else:
+        main()
