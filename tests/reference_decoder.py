@@ -109,10 +109,22 @@ def _depths(f: dict, section: bytes) -> np.ndarray:
 
 
 def load_model(path: Path) -> dict:
-    """The model file's config and tensors, every tensor as stored (float16 network)."""
+    """The model file's config and tensors, every tensor as stored (float16 network), the
+    entropy tables of format 2 inflated from their byte planes."""
     with safe_open(str(path), "numpy") as f:
-        config = json.loads(f.metadata()["config"])
+        meta = f.metadata()
+        config = json.loads(meta["config"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta["format"] == "vqcodec-model/2":
+        k, stages = config["codebook_size"], config["stages"]
+        shapes = {
+            "entropy.counts": (stages, k),
+            "entropy.context_counts": (stages, k, k),
+            "entropy.left_counts": (min(stages, 2), k, k),
+        }
+        for key in shapes.keys() & tensors.keys():
+            planes = np.frombuffer(zlib.decompress(tensors[key].tobytes()), np.uint8)
+            tensors[key] = planes.reshape(4, -1).T.copy().view("<i4").reshape(shapes[key])
     return {"config": config, "tensors": tensors}
 
 
