@@ -178,6 +178,7 @@ def render(
     usage: dict | None = None,
     heldout: str = "",
     flops: str = "",
+    speed: dict | None = None,
 ) -> str:
     """The card: from an evaluate_model.py ``result``, or from ``bench`` (vqcodec bench's
     results.json) with ``usage`` (codes used per stage at full quality)."""
@@ -228,6 +229,13 @@ shipped here did not, but their tables were counted on them too):
     )
     counted = "; ".join(flops.strip().splitlines())
     cost = f"\n- **FLOPs per pixel** (`benchmarks/flops.py`): {counted}" if flops else ""
+    if speed:
+        side = ", ".join(f"{n} {v} MP/s" for n, v in speed.items() if n.startswith("vqcodec"))
+        cost += (
+            f"\n- **Decoding speed**, side by side in one process on {speed['threads']} "
+            f"thread(s) (median over {speed['images']} Kodak images at {speed['bpp']} bpp, "
+            f"best of {speed['repeats']}): {side}"
+        )
     return f"""# Model card: {name}
 
 - **Codebook fingerprint** (in every .vqc header): `{model.fingerprint.hex()}`
@@ -280,6 +288,7 @@ def main() -> None:
     ap.add_argument("--usage", type=Path, help="codes used per stage (JSON), with --bench")
     ap.add_argument("--heldout", type=Path, help="heldout_rd.py's output")
     ap.add_argument("--flops", type=Path, help="flops.py's output")
+    ap.add_argument("--speed", type=Path, help="decode MP/s against v2 (JSON)")
     ap.add_argument("--note", default="", help="A paragraph added before the comparisons.")
     args = ap.parse_args()
     if (args.result is None) == (args.bench is None) or (args.bench and not args.usage):
@@ -292,7 +301,8 @@ def main() -> None:
         bench, usage = (json.loads(p.read_text()) for p in (args.bench, args.usage))
     note = args.note + "\n\n" if args.note else ""
     text = {k: v.read_text() if v else "" for k, v in (("h", args.heldout), ("f", args.flops))}
-    print(render(args.name, result, args.command, note, bench, usage, text["h"], text["f"]))
+    speed = json.loads(args.speed.read_text()) if args.speed else None
+    print(render(args.name, result, args.command, note, bench, usage, text["h"], text["f"], speed))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ checkout ``--repo`` (default: this one):
 3. add its weights digest to ``registry.SHIPPED_DIGESTS`` (``DEFAULT_MODEL`` is left
    alone: making v3 the default is a separate commit, once the targets are met);
 4. measure it: ``vqcodec bench`` on Kodak, ``benchmarks/heldout_rd.py`` on photos 41-49
-   (against v2), codebook usage per stage at full quality on Kodak, FLOPs per pixel;
+   (against v2), codebook usage per stage at full quality on Kodak, FLOPs per pixel, and
+   decode MP/s of v2 and v3 side by side (6 Kodak images at 0.75 bpp, one thread);
 5. write the model card ``vqcodec/models/vqcodec-base-v3.md`` (benchmarks/model_card.py);
 6. write the test vectors (formats/vectors/make_vectors.py: the main and spec sets) and
    check that every vector, old and new, decodes (tests/test_vectors.py);
@@ -186,6 +187,38 @@ def usage_on(folder: Path, limit: int | None) -> dict:
     return out
 
 
+def decode_speed(folder: Path, limit: int, repeats: int = 3) -> dict:
+    """Decode MP/s of vqcodec-base-v2 and v3 side by side in one process, one thread:
+    each of the first ``limit`` images at 0.75 bpp by each model, best of ``repeats``
+    decodes, the models alternating; medians over images."""
+    import statistics
+
+    import numpy as np
+    import torch
+
+    import vqcodec
+    from vqcodec.images import to_pixels
+    from vqcodec.train import IMAGE_SUFFIXES
+
+    torch.set_num_threads(1)
+    models = {n: vqcodec.get_model(n) for n in ("vqcodec-base-v2", NAME)}
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    rates: dict[str, list[float]] = {n: [] for n in models}
+    for path in files:
+        pixels, _ = to_pixels(path)
+        data = {n: vqcodec.compress(pixels, target_bpp=0.75, model=m) for n, m in models.items()}
+        best = dict.fromkeys(models, float("inf"))
+        for _ in range(repeats):
+            for n, m in models.items():
+                t0 = time.perf_counter()
+                np.asarray(vqcodec.decompress(data[n], model=m))
+                best[n] = min(best[n], time.perf_counter() - t0)
+        for n in models:
+            rates[n].append(pixels.shape[0] * pixels.shape[1] / best[n] / 1e6)
+    out = {n: round(statistics.median(r), 3) for n, r in rates.items()}
+    return out | {"images": len(files), "bpp": 0.75, "threads": 1, "repeats": repeats}
+
+
 def targets(bench: dict, usage: dict, flops: dict, size: int) -> list[dict]:
     """Issue 13's measurable targets, each with its value and whether it is met."""
     import numpy as np
@@ -273,6 +306,8 @@ def main() -> None:
         out / "heldout.txt",
     )  # fmt: skip
     sh([*here, "--step-usage", args.kodak, out / "usage.json", str(args.limit or 0)], repo)
+    speed_images = str(min(args.limit or 24, 6))
+    sh([*here, "--step-speed", args.kodak, out / "decode-speed.json", speed_images], repo)
     sh([py, "benchmarks/flops.py", "vqcodec-base-v2", NAME], repo, out / "flops.txt")
     note = (
         f"**Dry run**: the Kodak figures are of the first {args.limit} images only. "
@@ -282,7 +317,7 @@ def main() -> None:
     card = sh(
         [py, "benchmarks/model_card.py", NAME, "--bench", out / "kodak" / "results.json",
          "--usage", out / "usage.json", "--heldout", out / "heldout.txt",
-         "--flops", out / "flops.txt", "--note", note],
+         "--flops", out / "flops.txt", "--speed", out / "decode-speed.json", "--note", note],
         repo,
     )  # fmt: skip
     model_file.with_suffix(".md").write_text(card)
@@ -311,6 +346,11 @@ def step(argv: list[str]) -> None:
         usage = usage_on(Path(folder), int(limit) or None)
         Path(out).write_text(json.dumps(usage))
         print("codes used per stage:", usage["codes_used"])
+    elif kind == "--step-speed":
+        folder, out, limit = rest
+        speed = decode_speed(Path(folder), int(limit))
+        Path(out).write_text(json.dumps(speed))
+        print(f"decode MP/s at 0.75 bpp, one thread, {speed['images']} images: {speed}")
     elif kind == "--step-targets":
         out = Path(rest[0])
         bench = json.loads((out / "kodak" / "results.json").read_text())
