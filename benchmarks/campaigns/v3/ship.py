@@ -18,7 +18,7 @@ checkout ``--repo`` (default: this one):
    check that every vector, old and new, decodes (tests/test_vectors.py);
 7. print issue 13's targets, met or not, and write them to ``ship-targets.json``.
 
-    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 --bench-out /work/runs/ship/bench
+    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 --bench-out benchmarks/results/vqcodec-base-v3
 
 ``--unfinished`` ships a run that has not reached its last step (dry runs only), and
 ``--limit N`` benches only the first N Kodak images (dry runs only: the card then says so).
@@ -286,9 +286,10 @@ def main() -> None:
     py = sys.executable
     model_file = repo / "vqcodec" / "models" / f"{NAME}.safetensors"
     here = [py, repo / "benchmarks" / "campaigns" / "v3" / "ship.py"]
-    sh([*here, "--step-recount", run, model_file, args.photos, str(args.unfinished)], repo)
-    digest = json.loads((model_file.with_suffix(".json")).read_text())["digest"]
-    model_file.with_suffix(".json").unlink()
+    recounted = sh(
+        [*here, "--step-recount", run, model_file, args.photos, str(args.unfinished)], repo
+    )
+    digest = recounted.split()[-1]
     register(repo, digest)
     print(f"{NAME}: {model_file.stat().st_size} bytes, weights digest {digest}")
     limit = [] if args.limit is None else ["--limit", str(args.limit)]
@@ -339,8 +340,10 @@ def step(argv: list[str]) -> None:
     kind, rest = argv[0], argv[1:]
     if kind == "--step-recount":
         run, model_file, photos, unfinished = rest
-        digest = recount(Path(run), Path(photos), Path(model_file), unfinished == "True")
-        Path(model_file).with_suffix(".json").write_text(json.dumps({"digest": digest}))
+        print(
+            "weights digest",
+            recount(Path(run), Path(photos), Path(model_file), unfinished == "True"),
+        )
     elif kind == "--step-usage":
         folder, out, limit = rest
         usage = usage_on(Path(folder), int(limit) or None)
