@@ -109,13 +109,10 @@ def test_help_shows_examples():
         assert result.exit_code == 0 and "Example" in result.output
 
 
-@pytest.mark.slow
-def test_python_dash_m_compresses(png, tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "vqcodec", "compress", str(png), str(tmp_path / "m.vqc"), "-q", "1"],
-        capture_output=True,
-        text=True,
-    )
+@pytest.mark.slow  # a fresh process importing torch
+def test_python_dash_m_compresses(png, tmp_path, tiny):
+    args = ["compress", str(png), str(tmp_path / "m.vqc"), "-q", "1", *map(str, tiny)]
+    out = subprocess.run([sys.executable, "-m", "vqcodec", *args], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "m.vqc").read_bytes()[:4] == b"\x89VQC"
 
