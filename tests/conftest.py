@@ -3,11 +3,16 @@
 Tests that need a shipped model's trained weights (rate, quality, compatibility) are
 marked ``slow``; plumbing tests (modes, sizes, paths, CLI, errors) use ``tiny_model``,
 which codes an image in milliseconds. ``python -m pytest -m "not slow"`` runs the fast tier.
+
+Where pytest-xdist is installed (the test extra has it), a run of the whole test folder
+(``python -m pytest``, with or without ``-m``) goes to one worker process per core, at
+most four; naming files or tests runs them in this process, and ``-n 0`` always does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import weakref
 from pathlib import Path
 
@@ -24,6 +29,27 @@ TINY_NAME = "tiny-test"
 TINY_CONFIG = ModelConfig(
     channels=(8, 8, 8), latent_dim=4, stages=6, codebook_size=16, enc_blocks=0, dec_blocks=0
 )
+
+
+MAX_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Spread a run of the whole folder over the cores (before xdist reads ``-n``). Each
+    worker pays its own start (torch, collection: about 5 s of CPU), which pays off for the
+    whole folder, not for a file or two; and the many tests that wait on a child process
+    leave a core idle when run one after another."""
+    option = config.option
+    if getattr(option, "numprocesses", 0) is not None:  # no xdist, or -n given
+        return
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    if option.collectonly or option.usepdb or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores and cores > 1:
+        option.numprocesses = min(cores, MAX_WORKERS)
 
 
 def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -81,8 +107,9 @@ def one_torch_thread_in_the_fast_tier(request):
     small images) are so small that a second thread only adds synchronisation, which on a
     busy machine costs many times the work itself (test_ms_ssim: 3.7 s of CPU on two
     threads beside other work, 0.1 s on one). Tests that ask for threads still get them
-    (``threads=2`` sets torch's count for the call); slow tests keep torch's default."""
-    if request.node.get_closest_marker("slow"):
+    (``threads=2`` sets torch's count for the call). Slow tests keep torch's default, one
+    thread per core, except in a worker of a parallel run, where the cores are taken."""
+    if request.node.get_closest_marker("slow") and not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
     threads = torch.get_num_threads()
