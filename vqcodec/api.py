@@ -150,6 +150,7 @@ def decompress(
     threads: int | None = None,
     progress: Callable | None = None,
     strip: bool = False,
+    precision: str = "f32",
 ) -> Image.Image:
     """Decode a .vqc file (bytes, a path or a binary file object) to a PIL image of the
     original size and mode.
@@ -163,12 +164,14 @@ def decompress(
     (``icc_profile``, ``exif``, ``xmp``, as Pillow keeps them) unless ``strip``.
     Files of more than 1 MP padded are refused when they claim more than
     ``max_pixels_per_byte`` pixels per byte (0: no such limit), which bounds the work a
-    small file can ask for; files vqcodec writes always pass.
+    small file can ask for; files vqcodec writes always pass. ``precision="bf16"``
+    decodes faster where OpenVINO runs the network, to pixels slightly off the spec's
+    float32 ones that depend on the CPU (see benchmarks/results/effort.md).
     """
     f = container.parse(_vqc(data, max_pixels), max_pixels, max_pixels_per_byte)
     from . import codec  # torch: after the file is known to be valid
 
-    image = to_image(*codec.decode_file(f, model, device, threads, progress))
+    image = to_image(*codec.decode_file(f, model, device, threads, progress, precision))
     if f.metadata and not strip:
         image.info.update(to_info(f.metadata))
     return image

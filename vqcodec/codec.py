@@ -17,6 +17,8 @@ from .registry import model_for
 from .transform import decode_indices, network
 from .weights import Model
 
+PRECISIONS = ("f32", "bf16")  # of the decoder network: the spec's float32, or faster bf16
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (CUDA when available)."""
@@ -203,11 +205,15 @@ def decode(
     max_pixels: int = container.DEFAULT_MAX_PIXELS,
     threads: int | None = None,
     progress: Callable | None = None,
+    precision: str = "f32",
 ) -> tuple[np.ndarray, str]:
     """Decode .vqc bytes to ``(uint8 [H, W, C], mode)`` on ``threads`` CPU threads
     (default: torch's setting, one per core); ``progress`` wraps the decoder's loop over
-    blocks (see :func:`~vqcodec.transform.decode_indices`)."""
-    return decode_file(container.parse(data, max_pixels), model, device, threads, progress)
+    blocks (see :func:`~vqcodec.transform.decode_indices`). ``precision="bf16"`` runs the
+    decoder network in bf16 where OpenVINO runs it (faster, slightly different pixels
+    that depend on the CPU); the default float32 gives the spec's pixels."""
+    f = container.parse(data, max_pixels)
+    return decode_file(f, model, device, threads, progress, precision)
 
 
 def decode_file(
@@ -216,8 +222,11 @@ def decode_file(
     device: str = "cpu",
     threads: int | None = None,
     progress: Callable | None = None,
+    precision: str = "f32",
 ) -> tuple[np.ndarray, str]:
     """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
+    if precision not in PRECISIONS:
+        raise VQCodecError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     m = model_for(f.model, f.fingerprint, model)
     alpha = container.alpha_plane(f) if f.alpha else None
     n = threads_.resolve(threads)
@@ -226,7 +235,7 @@ def decode_file(
     plain = container.depth_version(f.format_version) == container.VERSION
     depths = None if plain else container.position_depths(f)
     with threads_.using(n):
-        net = network(m.net.to(dev), dev, n)
+        net = network(m.net.to(dev), dev, n, precision)
         rgb = decode_indices(net, indices, dev, depths, progress)[: f.height, : f.width]
     if f.mode in ("L", "LA"):
         rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)

@@ -56,6 +56,28 @@ def _deconv(x, layer: nn.ConvTranspose2d):
     return y if layer.bias is None else ops.add(y, _bias(layer.bias))
 
 
+# taps of a 4x4 stride-2 transposed convolution that reach output phase i (row or column
+# 2m + i): (offset of the input position from m, plus 1 = row of a 3x3 kernel; tap of the 4x4)
+_PHASE_TAPS = {0: ((1, 1), (0, 3)), 1: ((2, 0), (1, 2))}
+
+
+def _subpixel_deconv(x, layer: nn.ConvTranspose2d):
+    """``layer`` (4x4, stride 2, padding 1) as a 3x3 convolution to four phases per output
+    channel, then depth-to-space: the same sums in another order. OpenVINO runs this in
+    bf16 where it keeps a transposed convolution in float32."""
+    w = layer.weight.detach().float()  # [in, out, 4, 4]
+    cin, cout = w.shape[:2]
+    k = torch.zeros(cout, 2, 2, cin, 3, 3)
+    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        for r, ky in _PHASE_TAPS[i]:
+            for s, kx in _PHASE_TAPS[j]:
+                k[:, i, j, :, r, s] = w[:, :, ky, kx].T
+    y = ops.convolution(x, _const(k.reshape(4 * cout, cin, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1])
+    if layer.bias is not None:
+        y = ops.add(y, _bias(layer.bias.detach().repeat_interleave(4)))
+    return ops.depth_to_space(y, "depth_first", 2)
+
+
 def _gdn(x, layer: GDN):
     gamma = layer.gamma.detach().abs()
     beta = layer.beta.detach().abs() + 1e-6
@@ -64,9 +86,9 @@ def _gdn(x, layer: GDN):
     return ops.multiply(x, norm) if layer.inverse else ops.divide(x, norm)
 
 
-def _layer(x, layer: nn.Module):
+def _layer(x, layer: nn.Module, subpixel: bool = False):
     if isinstance(layer, nn.ConvTranspose2d):
-        return _deconv(x, layer)
+        return _subpixel_deconv(x, layer) if subpixel else _deconv(x, layer)
     if isinstance(layer, nn.Conv2d):
         return _conv(x, layer)
     if isinstance(layer, GDN):
@@ -76,11 +98,11 @@ def _layer(x, layer: nn.Module):
     raise TypeError(f"no OpenVINO equivalent for {type(layer).__name__}")
 
 
-def _graph(stack: nn.Sequential, channels: int):
+def _graph(stack: nn.Sequential, channels: int, subpixel: bool = False):
     x = ops.parameter([-1, channels, -1, -1], np.float32)
     y = x
     for layer in stack:
-        y = _layer(y, layer)
+        y = _layer(y, layer, subpixel)
     return ov.Model([y], [x])
 
 
@@ -94,7 +116,8 @@ class CompiledStack(nn.Module):
             "INFERENCE_NUM_THREADS": threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self._compiled = ov.Core().compile_model(_graph(stack, channels), "CPU", config)
+        graph = _graph(stack, channels, subpixel=precision == "bf16")
+        self._compiled = ov.Core().compile_model(graph, "CPU", config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         data = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)

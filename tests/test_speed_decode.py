@@ -1,0 +1,57 @@
+"""The opt-in bf16 decoder: OpenVINO's bf16 networks, transposed convolutions as
+3x3 convolutions and depth-to-space; the default decode stays float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import vqcodec
+from vqcodec import VQCodecError, openvino_net
+from vqcodec.cli import main
+from vqcodec.metrics import psnr
+
+needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
+
+
+@needs_openvino
+def test_subpixel_transposed_convolutions_compute_the_same_decoder(tiny_model):
+    z = torch.randn(
+        1, tiny_model.net.cfg.latent_dim, 5, 7, generator=torch.Generator().manual_seed(0)
+    )
+    plain = openvino_net.CompiledStack(
+        tiny_model.net.decoder, tiny_model.net.cfg.latent_dim, "f32", 1
+    )
+    graph = openvino_net._graph(
+        tiny_model.net.decoder, tiny_model.net.cfg.latent_dim, subpixel=True
+    )
+    subpixel = openvino_net.ov.Core().compile_model(
+        graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    out = torch.from_numpy(subpixel(z.numpy())[0])
+    assert out.shape == (1, 3, 40, 56)
+    assert torch.allclose(out, plain(z), atol=1e-5)
+
+
+def test_bf16_decode_is_close_and_the_default_is_float32(tiny_model, photo):
+    data = vqcodec.compress(photo, 4, model=tiny_model, threads=1)
+    exact = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1))
+    again = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1, precision="f32"))
+    fast = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1, precision="bf16"))
+    assert np.array_equal(exact, again) and fast.shape == exact.shape
+    assert psnr(exact, fast) > 35
+    with pytest.raises(VQCodecError, match="precision"):
+        vqcodec.decompress(data, model=tiny_model, precision="fp8")
+
+
+def test_cli_bf16_flag(tmp_path, photo, tiny_model_path):
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    model = ["--model", str(tiny_model_path)]
+    run = CliRunner().invoke
+    assert run(main, ["compress", str(tmp_path / "a.png"), *model]).exit_code == 0
+    args = ["decompress", str(tmp_path / "a.vqc"), str(tmp_path / "b.png"), "--bf16", *model]
+    assert run(main, args).exit_code == 0
+    assert Image.open(tmp_path / "b.png").size == (100, 75)
