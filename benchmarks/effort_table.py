@@ -88,11 +88,15 @@ def speed_jobs(paths: list[Path], args) -> dict[str, dict]:
     for name, setting in CLASSICAL.items():
         job = {"codec": name, "setting": setting, "threads": 1, "device": "cpu"}
         out[name] = run_worker({**job, "images": images, "repeats": args.repeats}, 1)
+    settings = dict(CLASSICAL)
     for level in args.speed_efforts:
-        job = {"codec": "vqcodec", "setting": args.speed_quality, "threads": args.threads}
-        job.update(device="cpu", model=None, effort=level, images=images, repeats=args.repeats)
-        out[f"vqcodec-e{level}"] = run_worker(job, args.threads)
-    settings = {**CLASSICAL, **{f"vqcodec-e{e}": args.speed_quality for e in args.speed_efforts}}
+        for precision in ("f32", "bf16") if level == efforts.DEFAULT else ("f32",):
+            job = {"codec": "vqcodec", "setting": args.speed_quality, "threads": args.threads}
+            job.update(device="cpu", model=None, effort=level, images=images)
+            job.update(repeats=args.repeats, precision=precision)
+            name = f"vqcodec-e{level}" + ("" if precision == "f32" else "-bf16-decode")
+            out[name] = run_worker(job, args.threads)
+            settings[name] = args.speed_quality
     result = {}
     for name, raw in out.items():
         result[name] = summarize(raw)
@@ -103,27 +107,8 @@ def speed_jobs(paths: list[Path], args) -> dict[str, dict]:
     return result
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--images", type=int, default=None, help="first N images only")
-    ap.add_argument("--qualities", default="2,4,6,8,10")
-    ap.add_argument("--efforts", default="1,2,3,4")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--highest-from", type=Path, default=None)
-    ap.add_argument("--check", type=int, default=2, help="images re-encoded at the highest effort")
-    ap.add_argument("--speed-images", type=int, default=6)
-    ap.add_argument("--speed-quality", type=int, default=10)
-    ap.add_argument("--speed-efforts", default="1,3,5")
-    ap.add_argument("--repeats", type=int, default=1)
-    args = ap.parse_args()
-    args.speed_efforts = [int(e) for e in args.speed_efforts.split(",")]
-    qualities = [int(q) for q in args.qualities.split(",")]
-    torch.set_num_threads(args.threads)
-    model = vqcodec.get_model()
-    paths = image_paths(args.folder, args.images)
-    pixels = {p.name: to_pixels(p)[0][:, :, :3] for p in paths}
+def rd_points(args, model, pixels: dict[str, np.ndarray], qualities) -> dict:
+    """Per effort and image, the points of :func:`encode_points`."""
     rd: dict[int, dict[str, list[dict]]] = {}
     for level in [int(e) for e in args.efforts.split(",")]:
         rd[level] = {}
@@ -146,7 +131,12 @@ def main() -> None:
         rd[top] = {
             n: encode_points(model, rgb, top, qualities, args.threads) for n, rgb in pixels.items()
         }
-    reference = mean_curve(rd[top])
+    return rd
+
+
+def effort_rows(rd: dict, pixels: dict[str, np.ndarray], qualities) -> list[dict]:
+    """Per effort: BD-rate against the highest, median encode MP/s and CPU s where timed."""
+    reference = mean_curve(rd[efforts.HIGHEST])
     default_q = qualities.index(6) if 6 in qualities else len(qualities) // 2
     table = []
     for level in sorted(rd):
@@ -159,12 +149,50 @@ def main() -> None:
             "effort": level,
             "bd_rate_vs_highest": bd_rate(reference, mean_curve(rd[level]))[0],
             "images_timed": len(timed),
-            "encode_wall_mp_per_s": float(np.median(rate)),
-            "encode_cpu_s": float(np.median([p["encode_cpu_s"] for _, p in timed])),
+            "encode_wall_mp_per_s": float(np.median(rate)) if rate else None,
+            "encode_cpu_s": float(np.median([p["encode_cpu_s"] for _, p in timed]))
+            if timed
+            else None,
         }
         table.append(entry)
         print(entry, flush=True)
-    speed = speed_jobs(paths, args)
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--images", type=int, default=None, help="first N images only")
+    ap.add_argument("--qualities", default="2,4,6,8,10")
+    ap.add_argument("--efforts", default="1,2,3,4")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--highest-from", type=Path, default=None)
+    ap.add_argument("--check", type=int, default=2, help="images re-encoded at the highest effort")
+    ap.add_argument(
+        "--rd-from", type=Path, default=None, help="take the RD points from an earlier --out"
+    )
+    ap.add_argument("--speed-images", type=int, default=6, help="0: no speed table")
+    ap.add_argument("--speed-quality", type=int, default=10)
+    ap.add_argument("--speed-efforts", default="1,3,5")
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+    args.speed_efforts = [int(e) for e in args.speed_efforts.split(",")]
+    torch.set_num_threads(args.threads)
+    model = vqcodec.get_model()
+    paths = image_paths(args.folder, args.images)
+    pixels = {p.name: to_pixels(p)[0][:, :, :3] for p in paths}
+    if args.rd_from:
+        earlier = json.loads(args.rd_from.read_text())
+        qualities, rd = earlier["qualities"], {int(k): v for k, v in earlier["rd"].items()}
+        rd_threads, rd_load = earlier["rd_threads"], earlier["rd_load_average"]
+        pixels = {n: pixels[n] for n in rd[efforts.HIGHEST]}
+    else:
+        qualities = [int(q) for q in args.qualities.split(",")]
+        rd = rd_points(args, model, pixels, qualities)
+        rd_threads, rd_load = args.threads, os.getloadavg()
+    table = effort_rows(rd, pixels, qualities)
+    speed = speed_jobs(paths, args) if args.speed_images else {}
     for name, s in speed.items():
         if "error" in s:
             print(name, s["error"])
@@ -173,10 +201,14 @@ def main() -> None:
         print(f"{name}: encode {enc:.2f} MP/s, decode {dec:.2f} MP/s")
     result = {
         "folder": str(args.folder),
-        "images": len(paths),
+        "images": len(pixels),
         "qualities": qualities,
+        "rd_threads": rd_threads,
+        "rd_load_average": rd_load,
         "threads": args.threads,
         "load_average": os.getloadavg(),
+        "speed_images": args.speed_images,
+        "speed_quality": args.speed_quality,
         "effort_table": table,
         "speed": {k: {x: y for x, y in v.items() if x != "per_image"} for k, v in speed.items()},
         "rd": {str(k): v for k, v in rd.items()},
@@ -187,24 +219,30 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     """The two tables of ``result`` as markdown."""
+    load = ", ".join(f"{x:.1f}" for x in result["rd_load_average"])
     lines = [
         f"Effort levels on {result['images']} images of {result['folder']}, qualities "
-        f"{result['qualities']}, {result['threads']} threads, load average "
-        f"{', '.join(f'{x:.1f}' for x in result['load_average'])} (a shared machine).",
+        f"{result['qualities']}, encoded on {result['rd_threads']} thread(s), load average "
+        f"{load}; BD-rate in PSNR against the highest effort.",
         "",
-        "| effort | encode MP/s (wall, quality 6) | encode CPU s | BD-rate vs highest |",
+        "| effort | BD-rate vs highest | encode MP/s (wall, quality 6) | encode CPU s |",
         "|---:|---:|---:|---:|",
     ]
     for e in result["effort_table"]:
-        lines.append(
-            f"| {e['effort']} | {e['encode_wall_mp_per_s']:.3f} | {e['encode_cpu_s']:.2f} "
-            f"| {e['bd_rate_vs_highest']:+.2f} % |"
-        )
-    lines += [
-        "",
-        "| codec | setting | bpp | encode MP/s | decode MP/s |",
-        "|---|---:|---:|---:|---:|",
-    ]
+        rate = "" if e["encode_wall_mp_per_s"] is None else f"{e['encode_wall_mp_per_s']:.3f}"
+        cpu = "" if e["encode_cpu_s"] is None else f"{e['encode_cpu_s']:.2f}"
+        lines.append(f"| {e['effort']} | {e['bd_rate_vs_highest']:+.2f} % | {rate} | {cpu} |")
+    if result["speed"]:
+        load = ", ".join(f"{x:.1f}" for x in result["load_average"])
+        lines += [
+            "",
+            f"Speed, median over {result['speed_images']} images, vqcodec on "
+            f"{result['threads']} threads at quality {result['speed_quality']}, the others "
+            f"single-threaded, each in its own process, one run (load average {load}):",
+            "",
+            "| codec | setting | bpp | encode MP/s | decode MP/s |",
+            "|---|---:|---:|---:|---:|",
+        ]
     for name, s in result["speed"].items():
         if "error" in s:
             lines.append(f"| {name} | error: {s['error']} | | | |")

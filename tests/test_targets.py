@@ -70,8 +70,8 @@ def test_one_encode_not_n(image, tiny_model, monkeypatch):
     decode = ratecontrol.decode_indices
     monkeypatch.setattr(ratecontrol, "decode_indices", lambda *a: passes.append(1) or decode(*a))
     codec.encode_target(image, "RGB", tiny_model, targets.Target("bytes", 900))
-    measured = effort.effort(effort.DEFAULT).depths(tiny_model.stages)
-    assert len(passes) == len(measured)  # the depth search's own passes (at its effort), once
+    measured = effort.effort(effort.DEFAULT).pass_count(tiny_model.stages)
+    assert len(passes) == measured  # the depth search's own passes (at its effort), once
 
 
 def test_compress_with_a_target_returns_the_same_file(image, tiny_model):

@@ -4,25 +4,30 @@ The encoder's time goes into two searches: the code search (a beam over the resi
 codebooks, ``beam_width`` paths kept) and the depth search, which weighs each latent
 position's pixel error at every depth against its bits. Measuring that error exactly
 takes one decoder pass per depth (12 for the shipped model); lower efforts decode only
-a few depths (``passes``) and estimate the others from the latent error, which the code
+a few depth maps and estimate the other depths from the latent error, which the code
 search gives for free: between two decoded depths ``a < d < b`` a position's pixel error
 is taken to fall in proportion to its latent error,
 
     err_d = err_a + (err_b - err_a) * (lat_a - lat_d) / (lat_a - lat_b).
 
-With no pass at all, the pixel error is ``LATENT_GAIN`` times the latent error.
-Below the highest effort the networks run in OpenVINO (see :mod:`vqcodec.transform`),
-in float32 or, at the lowest efforts, bf16.
+With no pass at all, the pixel error is ``LATENT_GAIN`` times the latent error. The
+passes either decode the whole image at a few depths (``passes``), or (``around``) at
+depth maps offset from a first choice made from the latent errors alone: each position
+is then measured at depths near the one it will get, beside neighbours near theirs.
+Below the highest effort the networks run in OpenVINO in bf16 (see
+:mod:`vqcodec.openvino_net`): the encoder's precision changes which codes and depths are
+chosen, never what a file decodes to.
 
 The highest effort is the encoder as it always was (files byte-identical to earlier
 releases). Below it the code search is greedy (each stage's nearest code: the paths of
-all depths then extend one another, so their bits are priced once) or the full beam,
-and fewer depths are decoded. The levels were chosen on 512x768 crops of training photos
-41 and 42 against the highest effort (greedy codes with every depth decoded: +2.9 %
-BD-rate; decoding depths 1, 2, 4, 8, 12: +3.9 %; 1, 4, 12: +5.3 %; none: +6.3 %; on
-photo 41 a greedy search weighing rate was 2 points worse than a plain one, and width 2
-with three depths decoded +5.0 %); ``benchmarks/effort_table.py`` measures their speed
-and cost on Kodak.
+all depths then extend one another, so their bits are priced once). The levels were
+chosen on 512x768 crops of training photos 41 and 42 against the highest effort (BD-rate,
+CPU seconds per encode on one thread of the loaded machine; bf16 throughout): no pass
++6.6 %, 0.27 s; passes at depths 1, 12: +6.3 %, 0.48 s; 1, 3, 12: +5.5 %, 0.56 s; 1, 2,
+3, 6, 12: +3.8 %, 0.72 s (+3.7 % in float32, 2.27 s); all 12: +3.1 %, 1.71 s; around the
+first choice at offsets 0: +6.4 %, 0.45 s; -1, 1: +4.6 %, 0.57 s; -2, 0, 2: +3.5 %, 0.70 s;
+-1, 0, 1: +2.8 %, 0.72 s; -2..2: +2.5 %, 0.88 s. ``benchmarks/effort_table.py``
+measures their speed and cost on Kodak.
 """
 
 from __future__ import annotations
@@ -48,6 +53,11 @@ class Effort:
     passes: int | None  # decoder passes of the depth search (None: one per depth)
     precision: str = "f32"  # the networks' precision below the highest effort
     reference: bool = False  # torch networks, exactly as before effort levels existed
+    around: tuple[int, ...] = ()  # passes at depth maps offset from a first estimate's
+
+    def pass_count(self, stages: int) -> int:
+        """How many decoder passes the depth search makes for a model of ``stages``."""
+        return len(self.around) if self.around else len(self.depths(stages))
 
     def depths(self, stages: int) -> list[int]:
         """The depths (1..stages) whose pixel error is measured by a decoder pass: all of
@@ -61,9 +71,9 @@ class Effort:
 
 LEVELS = (
     Effort(1, beam_width=1, passes=0, precision="bf16"),
-    Effort(2, beam_width=1, passes=3, precision="bf16"),
-    Effort(3, beam_width=1, passes=5),
-    Effort(4, beam_width=8, passes=5),
+    Effort(2, beam_width=1, passes=0, precision="bf16", around=(-1, 1)),
+    Effort(3, beam_width=1, passes=0, precision="bf16", around=(-1, 0, 1)),
+    Effort(4, beam_width=1, passes=0, precision="bf16", around=(-2, -1, 0, 1, 2)),
     Effort(5, beam_width=8, passes=None, reference=True),
 )
 DEFAULT = 3
@@ -101,4 +111,29 @@ def estimate_errors(measured: dict[int, np.ndarray], latent: np.ndarray) -> np.n
         span = latent[a - 1] - latent[b - 1]
         share = np.where(span > 0, (latent[a - 1] - latent[d - 1]) / np.where(span > 0, span, 1), 0)
         out[d - 1] = measured[a] + np.clip(share, 0, 1) * (measured[b] - measured[a])
+    return np.maximum(out, 0)
+
+
+def estimate_around(maps: np.ndarray, measured: np.ndarray, latent: np.ndarray) -> np.ndarray:
+    """float64 ``[S, rows, cols]``: each position's pixel error at every depth from the
+    errors ``measured`` ``[m, rows, cols]`` of decoder passes at the depth maps ``maps``
+    (``[m, rows, cols]``, ascending along the first axis at every position) and the latent
+    errors ``latent`` ``[S, rows, cols]``: between two measured depths, in proportion to
+    the latent error, as :func:`estimate_errors` does with whole-image depths; outside
+    them, shifted by ``LATENT_GAIN`` times the latent error."""
+    m = len(maps)
+    lat = np.take_along_axis(latent, maps.astype(np.int64) - 1, 0)  # latent error at each map
+    out = np.empty_like(latent, dtype=np.float64)
+    for d in range(1, len(latent) + 1):
+        lo = (maps <= d).sum(0) - 1  # the last measured depth at or below d, -1 if none
+        hi = m - (maps >= d).sum(0)  # the first at or above d, m if none
+        lo_c, hi_c = np.clip(lo, 0, m - 1)[None], np.clip(hi, 0, m - 1)[None]
+        e_lo, e_hi = (np.take_along_axis(measured, i, 0)[0] for i in (lo_c, hi_c))
+        l_lo, l_hi = (np.take_along_axis(lat, i, 0)[0] for i in (lo_c, hi_c))
+        span = l_lo - l_hi
+        share = np.where(span > 0, (l_lo - latent[d - 1]) / np.where(span > 0, span, 1), 0)
+        between = e_lo + np.clip(share, 0, 1) * (e_hi - e_lo)
+        below_all = e_hi + LATENT_GAIN * (latent[d - 1] - l_hi)  # d under every measured depth
+        above_all = e_lo + LATENT_GAIN * (latent[d - 1] - l_lo)
+        out[d - 1] = np.where(lo < 0, below_all, np.where(hi >= m, above_all, between))
     return np.maximum(out, 0)

@@ -32,7 +32,7 @@ import torch
 
 from . import coders, container, depthcode, entropy
 from .coders import Coder
-from .effort import DEFAULT, Effort, effort, estimate_errors
+from .effort import DEFAULT, Effort, effort, estimate_around, estimate_errors
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
 from .transform import Paths, decode_indices, network, search_paths
 
@@ -191,12 +191,31 @@ class RateModel:
             bits = np.stack([self.bits(idx).sum(0) for idx in paths])
         else:
             bits = self.shared_bits(paths)
+        if self.effort.around:
+            return self.costs_around(rgb, paths, bits)
         error = {}
         for d in self.progress(measure, desc="depths") if self.progress else measure:
             error[d] = block_sse(decode_indices(net, paths[d - 1], self.device), rgb)
         if len(error) < len(paths):
             return DepthCosts(estimate_errors(error, paths.latent_error), bits)
         return DepthCosts(np.stack([error[d] for d in range(1, len(paths) + 1)]), bits)
+
+    def costs_around(self, rgb: np.ndarray, paths: Paths, bits: np.ndarray) -> DepthCosts:
+        """Each depth's error and bits from decoder passes at depth maps around a first
+        choice: the depths chosen from the latent errors alone, offset by each of the
+        effort's ``around`` (clipped to 1..S). Each pass measures every position at a
+        depth near the one it will get, beside neighbours near theirs, as in the file."""
+        stages = len(paths)
+        first = self.choose(DepthCosts(estimate_errors({}, paths.latent_error), bits))
+        maps = np.stack(
+            [np.clip(first.astype(np.int64) + o, 1, stages) for o in self.effort.around]
+        )
+        net, measured = self.net(), []
+        passes = self.progress(maps, desc="depths") if self.progress else maps
+        for depth in passes:
+            image = decode_indices(net, assemble(paths, depth), self.device, depth)
+            measured.append(block_sse(image, rgb))
+        return DepthCosts(estimate_around(maps, np.stack(measured), paths.latent_error), bits)
 
     def shared_bits(self, paths: list[np.ndarray]) -> np.ndarray:
         """float64 ``[S, rows, cols]``: the bits of each depth's path, pricing only where it

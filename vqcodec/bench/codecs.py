@@ -207,9 +207,14 @@ def jxl() -> Codec:
     )
 
 
-def vqcodec(model: str | None = None, device: str = "cpu", effort: int | None = None) -> Codec:
+def vqcodec(
+    model: str | None = None,
+    device: str = "cpu",
+    effort: int | None = None,
+    precision: str = "f32",
+) -> Codec:
     """vqcodec at every quality level of ``model`` (the shipped default when None), at
-    encoder ``effort`` (the default when None)."""
+    encoder ``effort`` (the default when None), decoding at ``precision``."""
     from vqcodec.api import compress, decompress
     from vqcodec.registry import get_model
 
@@ -224,7 +229,8 @@ def vqcodec(model: str | None = None, device: str = "cpu", effort: int | None = 
         return compress(pixels, int(quality), model=m, device=device, **level)
 
     def decode(data: bytes) -> np.ndarray:
-        return np.asarray(decompress(data, model=m, device=device).convert("RGB"))
+        image = decompress(data, model=m, device=device, precision=precision)
+        return np.asarray(image.convert("RGB"))
 
     return Codec(
         name="vqcodec" if device == "cpu" else f"vqcodec-{device}",
@@ -286,11 +292,16 @@ def missing(name: str) -> str | None:
 
 
 def make(
-    name: str, model: str | None = None, device: str = "cpu", effort: int | None = None
+    name: str,
+    model: str | None = None,
+    device: str = "cpu",
+    effort: int | None = None,
+    precision: str = "f32",
 ) -> Codec:
-    """The adapter for codec ``name`` (one of :data:`ALL`); ``effort`` is vqcodec's."""
+    """The adapter for codec ``name`` (one of :data:`ALL`); ``effort`` and the decoder's
+    ``precision`` are vqcodec's."""
     if name == "vqcodec":
-        return vqcodec(model, device, effort)
+        return vqcodec(model, device, effort, precision)
     return _FACTORIES[name]()
 
 

@@ -70,7 +70,9 @@ def run_job(job: dict) -> dict:
         import torch
 
         torch.set_num_threads(job["threads"])
-    codec = make(job["codec"], job.get("model"), device, job.get("effort"))
+    codec = make(
+        job["codec"], job.get("model"), device, job.get("effort"), job.get("precision", "f32")
+    )
     setting = job["setting"]
     warm = images[0][1][:WARMUP_SIDE, :WARMUP_SIDE]
     codec.decode(codec.encode(np.ascontiguousarray(warm), setting))
