@@ -159,6 +159,27 @@ def effort_rows(rd: dict, pixels: dict[str, np.ndarray], qualities) -> list[dict
     return table
 
 
+def bf16_decode_cost(model, pixels: dict[str, np.ndarray], quality: int, threads: int) -> dict:
+    """Mean PSNR of the default effort's files at ``quality`` decoded in float32 and in
+    bf16 (``decompress(precision="bf16")``), over ``pixels``."""
+    rows = []
+    for rgb in pixels.values():
+        data = vqcodec.compress(rgb, quality, model=model, threads=threads)
+        exact, fast = (
+            np.asarray(vqcodec.decompress(data, model=model, threads=threads, precision=p))
+            for p in ("f32", "bf16")
+        )
+        rows.append((psnr(rgb, exact), psnr(rgb, fast), psnr(exact, fast)))
+    f32, bf16, between = (float(np.mean(c)) for c in zip(*rows, strict=True))
+    return {
+        "quality": quality,
+        "images": len(rows),
+        "psnr_f32": f32,
+        "psnr_bf16": bf16,
+        "psnr_bf16_vs_f32": between,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
@@ -193,6 +214,11 @@ def main() -> None:
         rd_threads, rd_load = args.threads, os.getloadavg()
     table = effort_rows(rd, pixels, qualities)
     speed = speed_jobs(paths, args) if args.speed_images else {}
+    decode_cost = None
+    if args.speed_images:
+        first = {n: pixels[n] for n in list(pixels)[: args.speed_images]}
+        decode_cost = bf16_decode_cost(model, first, args.speed_quality, args.threads)
+        print(decode_cost, flush=True)
     for name, s in speed.items():
         if "error" in s:
             print(name, s["error"])
@@ -210,6 +236,7 @@ def main() -> None:
         "speed_images": args.speed_images,
         "speed_quality": args.speed_quality,
         "effort_table": table,
+        "bf16_decode": decode_cost,
         "speed": {k: {x: y for x, y in v.items() if x != "per_image"} for k, v in speed.items()},
         "rd": {str(k): v for k, v in rd.items()},
     }
@@ -252,6 +279,16 @@ def markdown(result: dict) -> str:
             f"| {s['encode_wall_mp_per_s']:.3f} "
             f"| {s['decode_wall_mp_per_s']:.3f} |"
         )
+    cost = result.get("bf16_decode")
+    if cost:
+        lines += [
+            "",
+            f"Decoding in bf16 (`--bf16`) on {cost['images']} images at quality "
+            f"{cost['quality']}, default effort: mean PSNR {cost['psnr_bf16']:.3f} dB against "
+            f"{cost['psnr_f32']:.3f} dB in float32 "
+            f"({cost['psnr_bf16'] - cost['psnr_f32']:+.3f} dB; "
+            f"{cost['psnr_bf16_vs_f32']:.1f} dB between the two).",
+        ]
     return "\n".join(lines) + "\n"
 
 

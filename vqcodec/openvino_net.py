@@ -131,6 +131,19 @@ def compiled(stack: nn.Sequential, channels: int, precision: str, threads: int) 
     return CompiledStack(stack, channels, precision, threads)
 
 
+@lru_cache(maxsize=4)
+def split_encoder(stack: nn.Sequential, threads: int) -> nn.Sequential:
+    """The encoder ``stack`` in bf16 but for its last convolution, in float32: a latent
+    rounded to bf16 (8 significant bits) misleads the deepest stages' code choice (at
+    quality 12 a flat white image's darkest pixel fell from 250 to 249); the last layer in float32
+    costs 0.05 s of CPU per Kodak image against 0.09 s for the whole bf16 encoder."""
+    last = stack[-1]
+    return nn.Sequential(
+        compiled(stack[:-1], 3, "bf16", threads),
+        CompiledStack(stack[-1:], last.in_channels, "f32", threads),
+    )
+
+
 class Accelerated:
     """A stand-in for a :class:`~vqcodec.model.VQVAE` whose encoder and decoder stacks
     run in OpenVINO (each compiled when first used), sharing the net's quantizer; what
@@ -145,7 +158,9 @@ class Accelerated:
         self.cfg, self.quantizer = net.cfg, net.quantizer
 
     @property
-    def encoder(self) -> CompiledStack:
+    def encoder(self) -> nn.Module:
+        if self.precision == "bf16":
+            return split_encoder(self.net.encoder, self.threads)
         return compiled(self.net.encoder, 3, self.precision, self.threads)
 
     @property
