@@ -235,6 +235,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "speed_images": args.speed_images,
         "speed_quality": args.speed_quality,
+        "repeats": args.repeats,
         "effort_table": table,
         "bf16_decode": decode_cost,
         "speed": {k: {x: y for x, y in v.items() if x != "per_image"} for k, v in speed.items()},
@@ -265,7 +266,8 @@ def markdown(result: dict) -> str:
             "",
             f"Speed, median over {result['speed_images']} images, vqcodec on "
             f"{result['threads']} threads at quality {result['speed_quality']}, the others "
-            f"single-threaded, each in its own process, one run (load average {load}):",
+            f"single-threaded, each in its own process, best of {result.get('repeats', 1)} "
+            f"runs (load average {load}):",
             "",
             "| codec | setting | bpp | encode MP/s | decode MP/s |",
             "|---|---:|---:|---:|---:|",
