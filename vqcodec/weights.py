@@ -81,11 +81,12 @@ def _deflate_pack(table: np.ndarray) -> torch.Tensor:
 
 
 def _deflate_unpack(stored: torch.Tensor, table: tuple[int, ...]) -> np.ndarray:
-    """The table a stream holds: exactly its size in bytes, inflated no further."""
+    """The table a stream holds: exactly its size in bytes, inflated at most one byte
+    further (room for the stream's end to be read, so that a longer one shows)."""
     size = 4 * int(np.prod(table))
     inflate = zlib.decompressobj()
     try:
-        raw = inflate.decompress(stored.numpy().tobytes(), size)
+        raw = inflate.decompress(stored.numpy().tobytes(), size + 1)
     except zlib.error as exc:
         raise ValueError(f"not a deflate stream ({exc})") from exc
     if len(raw) != size or not inflate.eof or inflate.unconsumed_tail or inflate.unused_data:
