@@ -18,7 +18,8 @@ checkout ``--repo`` (default: this one):
    check that every vector, old and new, decodes (tests/test_vectors.py);
 7. print issue 13's targets, met or not, and write them to ``ship-targets.json``.
 
-    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 --bench-out benchmarks/results/vqcodec-base-v3
+    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 \
+        --bench-out benchmarks/results/vqcodec-base-v3
 
 ``--unfinished`` ships a run that has not reached its last step (dry runs only), and
 ``--limit N`` benches only the first N Kodak images (dry runs only: the card then says so).
