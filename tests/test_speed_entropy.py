@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqcodec import entropy
+from vqcodec import coders, entropy
 
 
 def _tables(mix, k: int = 16, big: bool = False) -> entropy.Tables:
@@ -48,3 +48,14 @@ def test_fast_weights_and_bits_equal_the_integer_ones(mix, big, stage):
     words = entropy.encode_stage(symbols, stage, t, previous, present)
     back = entropy.decode_stage(words, stage, t, previous, symbols.shape, present)
     assert np.array_equal(back[present], symbols[present]) and not back[~present].any()
+
+
+def test_stages_coded_on_threads_give_the_same_streams(tiny_model):
+    rng = np.random.default_rng(1)
+    size = tiny_model.net.quantizer.size
+    indices = rng.integers(0, size, (tiny_model.stages, 6, 9)).astype(np.int32)
+    coder = coders.for_model(tiny_model)
+    one = coders.encode_streams(coder, indices, tiny_model)
+    two = coders.encode_streams(coder, indices, tiny_model, workers=2)
+    assert len(one) == len(two) == tiny_model.stages
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))

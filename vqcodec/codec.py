@@ -103,7 +103,7 @@ def encode_at(
     with threads_.using(n):
         paths = rate.paths(rgb)  # pixels -> latents -> searched indices of every depth
         grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
-    return _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta)
+    return _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta, n)
 
 
 def encode_target(
@@ -129,7 +129,7 @@ def encode_target(
     with threads_.using(n):
         paths = rate.paths(rgb)
         costs = rate.costs(rgb, paths)
-    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta)  # noqa: E731
+    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta, n)  # noqa: E731
     return targets.search(rate, costs, target, pixels.shape[:2], make, per_position)
 
 
@@ -142,9 +142,10 @@ def _write(
     paths: list[np.ndarray],
     grid: np.ndarray,
     meta: Metadata | None = None,
+    workers: int = 1,
 ) -> bytes:
     """The .vqc file sending each latent position the indices of its depth in ``grid``,
-    with ``meta`` if there is any."""
+    with ``meta`` if there is any, its stages coded on ``workers`` threads."""
     indices = ratecontrol.assemble(paths, grid)  # -> the indices sent
     masks = [grid > s for s in range(len(indices))]
     h, w = shape[:2]
@@ -161,7 +162,7 @@ def _write(
             downsample=DOWNSAMPLE,
             coder=coder.id,
             symbols=tuple(int(m.sum()) for m in masks),
-            streams=coders.encode_streams(coder, indices, model, masks),
+            streams=coders.encode_streams(coder, indices, model, masks, workers),
             alpha=alpha,
             depths=depths,
             format_version=version,

@@ -10,6 +10,7 @@ checks a file's coder id against ``CODERS``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -185,15 +186,24 @@ def _masks(indices: np.ndarray, present: list[np.ndarray] | None) -> list[np.nda
 
 
 def encode_streams(
-    coder: Coder, indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+    coder: Coder,
+    indices: np.ndarray,
+    model: Model,
+    present: list[np.ndarray] | None = None,
+    workers: int = 1,
 ) -> tuple[np.ndarray, ...]:
     """Each stage of ``indices`` ``[stages, rows, cols]`` coded at its ``present``
-    positions (default: all)."""
+    positions (default: all), the stages spread over ``workers`` threads (each stage's
+    stream is its own: the same words whatever the count)."""
     masks = _masks(indices, present)
-    return tuple(
-        coder.encode(model, s, idx, indices[s - 1] if s else None, m)
-        for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-    )
+
+    def one(s: int) -> np.ndarray:
+        return coder.encode(model, s, indices[s], indices[s - 1] if s else None, masks[s])
+
+    if workers <= 1:
+        return tuple(map(one, range(len(indices))))
+    with ThreadPoolExecutor(workers) as pool:
+        return tuple(pool.map(one, range(len(indices))))
 
 
 def decode_streams(coder: Coder, streams, model: Model, present: list[np.ndarray]) -> np.ndarray:
