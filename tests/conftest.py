@@ -15,15 +15,21 @@ import hashlib
 import os
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import torch
 
 import vqcodec
-from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.train import count_tables
-from vqcodec.weights import Model, load_model, round_weights, save_model
+from vqcodec.config import ModelConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from vqcodec.weights import Model
+
+# torch is imported where it is used, not here: in a parallel run this file is also loaded
+# by the process that only hands tests to the workers, which then starts them 2 s sooner.
 
 TINY_NAME = "tiny-test"
 TINY_CONFIG = ModelConfig(
@@ -76,6 +82,12 @@ def make_tiny_model(path: Path) -> None:
     photos) and its plain and context tables from their indices, so it codes with coder 3
     like the shipped default; its decoder is untrained, so its pixels are poor.
     """
+    import torch
+
+    from vqcodec.model import VQVAE
+    from vqcodec.train import count_tables
+    from vqcodec.weights import round_weights, save_model
+
     torch.manual_seed(0)
     net = VQVAE(TINY_CONFIG)
     round_weights(net)
@@ -98,6 +110,8 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_path) -> Model:
     """The tiny model, loaded through the real loader."""
+    from vqcodec.weights import load_model
+
     return load_model(tiny_model_path)
 
 
@@ -112,6 +126,8 @@ def one_torch_thread_in_the_fast_tier(request):
     if request.node.get_closest_marker("slow") and not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
