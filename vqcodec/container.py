@@ -448,15 +448,14 @@ def write(f: VQCFile, pad: bool = True) -> bytes:
     if list(f.symbols) != expected:
         raise ValueError(f"symbol counts {list(f.symbols)} do not match the depths {expected}")
     words = [np.ascontiguousarray(w, dtype="<u4").tobytes() for w in f.streams]
-    tail = [_U32.pack(len(bodies[s.name])) for s in layout.lengths]
-    tail += [bodies[s.name] for s in layout.bodies]
-    size = sum(map(len, parts + tail + words)) + _STREAM.size * len(words) + _U32.size
+    lengths = [_U32.pack(len(bodies[s.name])) for s in layout.lengths]
+    sections = [bodies[s.name] for s in layout.bodies]
+    size = sum(map(len, parts + lengths + words + sections)) + _STREAM.size * len(words) + 4
     short = min_file_bytes(f.width, f.height) - size if pad else 0
-    if short > 0:
+    if short > 0:  # zero words after the last stream, which readers ignore
         words[-1] += bytes(4 * -(-short // 4))
     parts += [_STREAM.pack(n, len(w) // 4) for n, w in zip(f.symbols, words, strict=True)]
-    parts += tail[: len(layout.lengths)] + words + tail[len(layout.lengths) :]
-    return seal(b"".join(parts))
+    return seal(b"".join(parts + lengths + words + sections))
 
 
 def seal(body: bytes) -> bytes:
