@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,6 @@ import vqcodec
 from vqcodec.config import ModelConfig
 
 if TYPE_CHECKING:
-    import torch
-
     from vqcodec.weights import Model
 
 # torch is imported where it is used, not here: in a parallel run this file is also loaded
@@ -136,15 +133,13 @@ def one_torch_thread_in_the_fast_tier(request):
         torch.set_num_threads(threads)
 
 
-def _stack_key(stack: torch.nn.Module) -> bytes:
-    """A digest of what a compiled network depends on: the layers, their settings
-    (strides, paddings, GDN's direction) and every weight."""
-    h = hashlib.blake2b(repr(stack).encode())
-    for module in stack.modules():
-        settings = {k: v for k, v in vars(module).items() if isinstance(v, (bool, int, tuple))}
-        h.update(repr(sorted(settings.items())).encode())
-    for name, tensor in stack.state_dict().items():
-        h.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+def _stack_key(layers, weights, prefix, *settings) -> bytes:
+    """A digest of what a compiled network depends on: its layers, their settings
+    (strides, paddings, GDN's direction), every weight of the stack and how it is compiled."""
+    h = hashlib.blake2b(repr((layers, prefix, settings)).encode())
+    for name in sorted(weights):
+        if name.startswith(f"{prefix}."):
+            h.update(name.encode() + np.ascontiguousarray(weights[name]).tobytes())
     return h.digest()
 
 
@@ -152,32 +147,28 @@ def _stack_key(stack: torch.nn.Module) -> bytes:
 def one_openvino_compile_per_network():
     """Compile each network once for the whole run, as a process that loads a model once
     does. Each CLI test loads the tiny model's file again, and OpenVINO compiles a loaded
-    network's stacks once per loaded copy (keyed by the module object): 88 compiles of
-    the same few networks in the fast tier, at 0.1-0.3 s each. Copies of equal layers and
-    weights share one compile here, which computes exactly what a fresh compile would."""
+    network's stacks once per loaded copy: 88 compiles of the same few networks in the
+    fast tier, at 0.1-0.3 s each. Copies of equal layers and weights share one compile
+    here, which computes exactly what a fresh compile would."""
     from vqcodec import openvino_net
 
-    real = getattr(getattr(openvino_net, "compiled", None), "__wrapped__", None)
+    real = getattr(openvino_net, "compile_stack", None)
     if real is None:  # the module changed shape: compile as it does
         yield
         return
-    keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
     done: dict = {}
 
-    def compiled(stack, *args, **kwargs):
-        if stack not in keys:
-            keys[stack] = _stack_key(stack)
-        key = (keys[stack], args, tuple(sorted(kwargs.items())))
+    def compile_stack(layers, weights, prefix, *settings):
+        key = _stack_key(layers, weights, prefix, *settings)
         if key not in done:
-            done[key] = real(stack, *args, **kwargs)
+            done[key] = real(layers, weights, prefix, *settings)
         return done[key]
 
-    original = openvino_net.compiled
-    openvino_net.compiled = compiled
+    openvino_net.compile_stack = compile_stack
     try:
         yield
     finally:
-        openvino_net.compiled = original
+        openvino_net.compile_stack = real
 
 
 @pytest.fixture(scope="session")

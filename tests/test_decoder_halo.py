@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from vqcodec import registry, transform
+from vqcodec import decoding, registry, transform
 from vqcodec.config import ModelConfig
 from vqcodec.model import VQVAE
 
@@ -22,7 +22,7 @@ def reach(cfg: ModelConfig) -> int:
 def test_the_halo_covers_every_shipped_decoder(name):
     with safe_open(str(registry.MODELS_DIR / f"{name}.safetensors"), "numpy") as f:
         cfg = ModelConfig.from_json(f.metadata()["config"])
-    assert transform.decoder_halo(cfg) == transform.DECODER_HALO >= reach(cfg)
+    assert transform.decoder_halo(cfg) == decoding.DECODER_HALO >= reach(cfg)
 
 
 @pytest.mark.parametrize("dec_blocks", [0, 1, 2])
@@ -34,8 +34,8 @@ def test_blocks_join_exactly_with_a_halo_of_the_reach(dec_blocks, monkeypatch):
     net = VQVAE(cfg).eval()
     idx = np.random.default_rng(0).integers(0, 8, (2, 13, 17))
     whole = transform.decode_indices(net, idx)
-    monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 5))
-    monkeypatch.setattr(transform, "DECODER_HALO", reach(cfg))
+    monkeypatch.setattr(decoding, "DECODE_BLOCK", (4, 5))
+    monkeypatch.setattr(decoding, "DECODER_HALO", reach(cfg))
     np.testing.assert_array_equal(transform.decode_indices(net, idx), whole)
     with torch.no_grad():  # and one position less is not enough
         full = net.reconstruct(torch.from_numpy(idx)[None])[0]
@@ -51,9 +51,9 @@ def test_deeper_decoders_get_the_halo_they_need(dec_blocks, monkeypatch):
     cfg = ModelConfig(
         channels=(4, 4, 6), latent_dim=4, stages=2, codebook_size=8, dec_blocks=dec_blocks
     )
-    assert transform.decoder_halo(cfg) == reach(cfg) > transform.DECODER_HALO
+    assert transform.decoder_halo(cfg) == reach(cfg) > decoding.DECODER_HALO
     net = VQVAE(cfg).eval()
     idx = np.random.default_rng(1).integers(0, 8, (2, 23, 27))
     whole = transform.decode_indices(net, idx)
-    monkeypatch.setattr(transform, "DECODE_BLOCK", (4, 5))
+    monkeypatch.setattr(decoding, "DECODE_BLOCK", (4, 5))
     np.testing.assert_array_equal(transform.decode_indices(net, idx), whole)

@@ -11,7 +11,7 @@ from PIL import Image
 import vqcodec
 from vqcodec import VQCodecError, openvino_net, threads
 from vqcodec.cli import main
-from vqcodec.transform import decode_indices, encode_indices, network
+from vqcodec.transform import Accelerated, decode_indices, encode_indices, network
 
 needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
 
@@ -61,7 +61,7 @@ def test_cli_threads_option(tmp_path, photo, tiny_model_path):
 def test_openvino_decoder_gives_torchs_pixels(model, photo, count):
     idx = encode_indices(model.net, photo, model.stages)
     fast = network(model.net, "cpu", count)
-    assert isinstance(fast, openvino_net.Accelerated)
+    assert isinstance(fast, Accelerated)
     depths = np.random.default_rng(0).integers(1, model.stages + 1, idx.shape[1:])
     with threads.using(2):
         reference = decode_indices(model.net, idx, depths=depths)
@@ -71,6 +71,6 @@ def test_openvino_decoder_gives_torchs_pixels(model, photo, count):
 @needs_openvino
 def test_openvino_encoder_is_close_to_torchs(tiny_model, photo):
     x = torch.from_numpy(photo[:64, :96]).permute(2, 0, 1)[None].float() / 255
-    fast = openvino_net.Accelerated(tiny_model.net, "f32", 1)
+    fast = Accelerated(tiny_model.net, "f32", 1)
     with torch.inference_mode():
         assert torch.allclose(fast.encode(x), tiny_model.net.encode(x), atol=1e-5)

@@ -125,7 +125,7 @@ def compress_to_target(
 
 
 def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, strip, **options):
-    from . import codec
+    from . import codec, decoding
     from .metrics import psnr
     from .registry import get_model
 
@@ -133,7 +133,7 @@ def _to_target(image: ImageLike, target: Target, *, model, device, max_pixels, s
     pixels, mode, meta = read(image, max_pixels)
     meta = None if strip else meta
     data, mu = codec.encode_target(pixels, mode, m, target, device, meta=meta, **options)
-    back, _ = codec.decode(data, m, device, max_pixels, options.get("threads"))
+    back, _ = decoding.decode(data, m, device, max_pixels, options.get("threads"))
     color = 1 if mode in ("L", "LA") else 3  # alpha is lossless: not in the PSNR
     h, w = pixels.shape[:2]
     reached = psnr(back[:, :, :color], pixels[:, :, :color])
@@ -169,9 +169,9 @@ def decompress(
     float32 ones that depend on the CPU (see benchmarks/results/effort.md).
     """
     f = container.parse(_vqc(data, max_pixels), max_pixels, max_pixels_per_byte)
-    from . import codec  # torch: after the file is known to be valid
+    from . import decoding  # the model and OpenVINO: after the file is known to be valid
 
-    image = to_image(*codec.decode_file(f, model, device, threads, progress, precision))
+    image = to_image(*decoding.decode_file(f, model, device, threads, progress, precision))
     if f.metadata and not strip:
         image.info.update(to_info(f.metadata))
     return image

@@ -1,4 +1,5 @@
-"""The codec: pixels -> indices -> entropy-coded streams -> .vqc bytes, and back."""
+"""The codec: pixels -> indices -> entropy-coded streams -> .vqc bytes, and back (the
+way back is :mod:`vqcodec.decoding`, which needs no torch; its functions are here too)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import torch
 from . import coders, container, ratecontrol, targets
 from . import effort as efforts
 from . import threads as threads_
-from .errors import FormatError, VQCodecError
+from .decoding import PRECISIONS, decode, decode_file, decode_streams, stage_masks
+from .errors import VQCodecError
 from .metadata import Metadata
 from .model import DOWNSAMPLE, TILE
-from .registry import model_for
-from .transform import decode_indices, network
 from .weights import Model
 
-PRECISIONS = ("f32", "bf16")  # of the decoder network: the spec's float32, or faster bf16
+__all__ = ["PRECISIONS", "check_quality", "decode", "decode_file", "decode_streams", "encode"]
+__all__ += ["encode_at", "encode_target", "ideal_bits", "resolve_device", "stage_masks"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -171,12 +172,6 @@ def _write(
     )
 
 
-def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
-    """Per stage of ``f``, the latent positions it codes (bool ``[rows, cols]``)."""
-    depths = container.position_depths(f)
-    return [depths > s for s in range(f.stages)]
-
-
 def ideal_bits(
     indices: np.ndarray, model: Model, present: list | None = None, coder: int | None = None
 ) -> list[float]:
@@ -184,60 +179,3 @@ def ideal_bits(
     ``indices`` (to measure the range coder's overhead)."""
     c = coders.for_model(model) if coder is None else coders.get(coder)
     return [float(b.sum()) for b in coders.position_bits(c, indices, model, present)]
-
-
-def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
-    """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]`` (0 where a
-    position is shallower than the stage)."""
-    if f.stages > model.stages:
-        raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
-    coder = coders.get(f.coder)
-    refusal = coder.refusal(model)
-    if refusal:
-        raise FormatError(refusal)
-    coders.check_room(coder, model, f.symbols, f.streams)
-    return coders.decode_streams(coder, f.streams, model, stage_masks(f))
-
-
-def decode(
-    data: bytes,
-    model: Model | str | None = None,
-    device: str = "cpu",
-    max_pixels: int = container.DEFAULT_MAX_PIXELS,
-    threads: int | None = None,
-    progress: Callable | None = None,
-    precision: str = "f32",
-) -> tuple[np.ndarray, str]:
-    """Decode .vqc bytes to ``(uint8 [H, W, C], mode)`` on ``threads`` CPU threads
-    (default: torch's setting, one per core); ``progress`` wraps the decoder's loop over
-    blocks (see :func:`~vqcodec.transform.decode_indices`). ``precision="bf16"`` runs the
-    decoder network in bf16 where OpenVINO runs it (faster, slightly different pixels
-    that depend on the CPU); the default float32 gives the spec's pixels."""
-    f = container.parse(data, max_pixels)
-    return decode_file(f, model, device, threads, progress, precision)
-
-
-def decode_file(
-    f: container.VQCFile,
-    model: Model | str | None = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    progress: Callable | None = None,
-    precision: str = "f32",
-) -> tuple[np.ndarray, str]:
-    """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
-    if precision not in PRECISIONS:
-        raise VQCodecError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    m = model_for(f.model, f.fingerprint, model)
-    alpha = container.alpha_plane(f) if f.alpha else None
-    n = threads_.resolve(threads)
-    indices = decode_streams(f, m)
-    dev = resolve_device(device)
-    plain = container.depth_version(f.format_version) == container.VERSION
-    depths = None if plain else container.position_depths(f)
-    with threads_.using(n):
-        net = network(m.net.to(dev), dev, n, precision)
-        rgb = decode_indices(net, indices, dev, depths, progress)[: f.height, : f.width]
-    if f.mode in ("L", "LA"):
-        rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
-    return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode

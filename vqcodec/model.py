@@ -12,14 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .architecture import DOWNSAMPLE, LATENT_TILE, TILE, Layer, decoder_layers, encoder_layers
 from .config import ModelConfig
 from .quantizer import ResidualVQ
 
 __all__ = ["VQVAE", "ModelConfig", "TILE", "DOWNSAMPLE", "LATENT_TILE", "encoder_reach"]
-
-TILE = 32
-DOWNSAMPLE = 8
-LATENT_TILE = TILE // DOWNSAMPLE
 
 
 class GDN(nn.Module):
@@ -56,30 +53,22 @@ def encoder_reach(cfg: ModelConfig) -> int:
     return 16 * (1 + cfg.enc_blocks)
 
 
+def _module(layer: Layer) -> nn.Module:
+    if layer.kind == "conv":
+        return nn.Conv2d(layer.cin, layer.cout, layer.kernel, layer.stride, layer.padding)
+    if layer.kind == "deconv":
+        return nn.ConvTranspose2d(layer.cin, layer.cout, layer.kernel, layer.stride, layer.padding)
+    if layer.kind in ("gdn", "igdn"):
+        return GDN(layer.cin, inverse=layer.kind == "igdn")
+    return ResBlock(layer.cin)
+
+
 def make_encoder(cfg: ModelConfig) -> nn.Sequential:
-    c0, c1, c2 = cfg.channels
-    return nn.Sequential(
-        nn.Conv2d(3, c0, 5, stride=2, padding=2),
-        GDN(c0),
-        nn.Conv2d(c0, c1, 4, stride=2, padding=1),
-        GDN(c1),
-        nn.Conv2d(c1, c2, 4, stride=2, padding=1),
-        *(ResBlock(c2) for _ in range(cfg.enc_blocks)),
-        nn.Conv2d(c2, cfg.latent_dim, 3, padding=1),
-    )
+    return nn.Sequential(*map(_module, encoder_layers(cfg)))
 
 
 def make_decoder(cfg: ModelConfig) -> nn.Sequential:
-    c0, c1, c2 = cfg.channels
-    return nn.Sequential(
-        nn.Conv2d(cfg.latent_dim, c2, 3, padding=1),
-        *(ResBlock(c2) for _ in range(cfg.dec_blocks)),
-        nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
-        GDN(c1, inverse=True),
-        nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1),
-        GDN(c0, inverse=True),
-        nn.ConvTranspose2d(c0, 3, 4, stride=2, padding=1),
-    )
+    return nn.Sequential(*map(_module, decoder_layers(cfg)))
 
 
 def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:

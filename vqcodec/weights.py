@@ -10,6 +10,9 @@ The file formats differ only in how the tables are stored (:data:`FORMATS`): for
 (vqcodec-base-v1, -v2) as int32 tensors, format 2 (new files) as deflate streams of their
 int32 values grouped by byte plane, a fifth of the size. The tables read back, the
 fingerprint and so every .vqc file are the same either way.
+
+Files are read and checked with numpy alone; the torch network (:attr:`Model.net`) is
+built on first use, so decoding through OpenVINO never imports torch.
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
+from .architecture import parameter_shapes
+from .config import ModelConfig
 from .container import FINGERPRINT_BYTES, valid_model_name
 from .entropy import NEIGHBOUR_STAGES
 from .errors import ModelMismatchError, VQCodecError
-from .model import VQVAE, ModelConfig
+
+if TYPE_CHECKING:  # torch: only where a network is built or saved
+    from .model import VQVAE
 
 _TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.initialized")
 
@@ -57,12 +64,12 @@ def _int32_fits(stored: tuple[int, ...], table: tuple[int, ...]) -> bool:
     return stored == table
 
 
-def _int32_pack(table: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(table, dtype=np.int32))
+def _int32_pack(table: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(table, dtype=np.int32)
 
 
-def _int32_unpack(stored: torch.Tensor, table: tuple[int, ...]) -> np.ndarray:
-    return stored.numpy().astype(np.int64)
+def _int32_unpack(stored: np.ndarray, table: tuple[int, ...]) -> np.ndarray:
+    return stored.astype(np.int64)
 
 
 def deflate_bound(size: int) -> int:
@@ -74,19 +81,19 @@ def _deflated_fits(stored: tuple[int, ...], table: tuple[int, ...]) -> bool:
     return len(stored) == 1 and 1 <= stored[0] <= deflate_bound(4 * int(np.prod(table)))
 
 
-def _deflate_pack(table: np.ndarray) -> torch.Tensor:
+def _deflate_pack(table: np.ndarray) -> np.ndarray:
     planes = np.ascontiguousarray(table, dtype="<i4").view(np.uint8).reshape(-1, 4).T
     stream = zlib.compress(np.ascontiguousarray(planes).tobytes(), 9)
-    return torch.frombuffer(bytearray(stream), dtype=torch.uint8)
+    return np.frombuffer(stream, dtype=np.uint8).copy()
 
 
-def _deflate_unpack(stored: torch.Tensor, table: tuple[int, ...]) -> np.ndarray:
+def _deflate_unpack(stored: np.ndarray, table: tuple[int, ...]) -> np.ndarray:
     """The table a stream holds: exactly its size in bytes, inflated at most one byte
     further (room for the stream's end to be read, so that a longer one shows)."""
     size = 4 * int(np.prod(table))
     inflate = zlib.decompressobj()
     try:
-        raw = inflate.decompress(stored.numpy().tobytes(), size + 1)
+        raw = inflate.decompress(stored.tobytes(), size + 1)
     except zlib.error as exc:
         raise ValueError(f"not a deflate stream ({exc})") from exc
     if len(raw) != size or not inflate.eof or inflate.unconsumed_tail or inflate.unused_data:
@@ -101,8 +108,8 @@ class TableStorage:
 
     dtype: str  # safetensors dtype of a stored table
     fits: Callable[[tuple[int, ...], tuple[int, ...]], bool]  # (stored shape, table shape)
-    pack: Callable[[np.ndarray], torch.Tensor]
-    unpack: Callable[[torch.Tensor, tuple[int, ...]], np.ndarray]  # ValueError if bad
+    pack: Callable[[np.ndarray], np.ndarray]
+    unpack: Callable[[np.ndarray, tuple[int, ...]], np.ndarray]  # ValueError if bad
     layout: str  # what ``fits`` asks, for error messages
 
 
@@ -123,12 +130,13 @@ FORMATS = {
 FORMAT_TAG = "vqcodec-model/2"  # what new files are written in
 
 
-@dataclass
+@dataclass(eq=False)  # compared (and cached by) identity
 class Model:
-    """A loaded model: network, entropy tables and identity."""
+    """A loaded model: network weights, entropy tables and identity."""
 
     name: str
-    net: VQVAE
+    cfg: ModelConfig
+    weights: dict[str, np.ndarray]  # float32 network and codebooks by state-dict name
     counts: np.ndarray  # int64 [stages, codebook_size], every entry >= 1
     fingerprint: bytes
     card: dict
@@ -136,21 +144,38 @@ class Model:
     left_counts: np.ndarray | None = None  # int64 [NEIGHBOUR_STAGES, K, K] for coders 2-3
     digest: bytes = b""  # weights_digest of the file: covers every tensor, the network too
     file_format: str = FORMAT_TAG  # the key of FORMATS the file was stored in
+    compiled: dict = field(default_factory=dict, repr=False)  # by openvino_net, per setting
 
     @property
     def stages(self) -> int:
-        return self.net.cfg.stages
+        return self.cfg.stages
+
+    @cached_property
+    def net(self) -> VQVAE:
+        """The torch network, built on first use (importing torch); its tensors share
+        memory with :attr:`weights`, so a change to one is a change to the other."""
+        import torch
+
+        from .model import VQVAE
+
+        net = VQVAE(self.cfg)
+        state = {k: torch.from_numpy(v) for k, v in self.weights.items()}
+        net.load_state_dict(state, strict=False, assign=True)
+        net.quantizer.initialized.fill_(True)
+        return net.eval()
 
 
-def _storage(key: str, t: torch.Tensor) -> torch.Tensor:
+def _storage(key: str, t: np.ndarray) -> np.ndarray:
     """Network weights are stored as float16 (half the size); codebooks stay float32."""
-    if t.is_floating_point() and key != "quantizer.codebooks":
-        t = t.half()
-    return t.contiguous()
+    if t.dtype.kind == "f" and key != "quantizer.codebooks":
+        t = t.astype(np.float16)
+    return np.ascontiguousarray(t)
 
 
 def round_weights(net: VQVAE) -> None:
     """Round the network to the float16 values a saved file holds, so tables match it."""
+    import torch
+
     with torch.no_grad():
         for k, v in net.state_dict().items():
             if v.is_floating_point() and k != "quantizer.codebooks":
@@ -176,6 +201,8 @@ def save_model(
     (both or neither) are the tables of coders 2 and 3. ``fmt`` is a key of
     :data:`FORMATS` (how the tables are stored; the fingerprint does not depend on it).
     """
+    from safetensors.numpy import save_file
+
     storage = FORMATS[fmt]
     if not valid_model_name(name):
         raise VQCodecError(f"invalid model name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -185,11 +212,11 @@ def save_model(
     if counts.max() >= 2**31:
         raise ValueError("counts must fit in int32")
     tensors = {
-        k: _storage(k, v.detach().cpu())
+        k: _storage(k, v.detach().cpu().numpy())
         for k, v in net.state_dict().items()
         if k not in _TRAINING_ONLY
     }
-    if any(v.is_floating_point() and not v.isfinite().all() for v in tensors.values()):
+    if any(v.dtype.kind == "f" and not np.isfinite(v).all() for v in tensors.values()):
         raise VQCodecError("the network has non-finite weights (after float16 rounding)")
     tables = {"counts": counts}
     if (context_counts is None) != (left_counts is None):
@@ -203,7 +230,7 @@ def save_model(
                 raise ValueError(f"{key} must be {list(want)}, entries 1..2^31-1")
             tables[key] = arr
     tensors |= {f"entropy.{key}": storage.pack(arr) for key, arr in tables.items()}
-    fp = fingerprint(tensors["quantizer.codebooks"].numpy(), counts, context_counts, left_counts)
+    fp = fingerprint(tensors["quantizer.codebooks"], counts, context_counts, left_counts)
     meta = {
         "format": fmt,
         "name": name,
@@ -216,14 +243,19 @@ def save_model(
     return fp
 
 
-def weights_digest(tensors: dict[str, torch.Tensor]) -> bytes:
+# the dtype names the weights digest hashes: torch's, which it was first computed with
+_DIGEST_DTYPES = {"float16": "torch.float16", "float32": "torch.float32"}
+_DIGEST_DTYPES |= {"int32": "torch.int32", "uint8": "torch.uint8"}
+
+
+def weights_digest(tensors: dict[str, np.ndarray]) -> bytes:
     """SHA-256 over every tensor of a model file as stored (name, dtype, shape and
     little-endian bytes, in name order): unlike the fingerprint it covers the network."""
     h = hashlib.sha256(b"vqcodec-weights-v1")
     for key in sorted(tensors):
-        a = tensors[key].contiguous().numpy()
+        a = np.ascontiguousarray(tensors[key])
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-        for part in (key, str(tensors[key].dtype), json.dumps(list(a.shape))):
+        for part in (key, _DIGEST_DTYPES[a.dtype.name], json.dumps(list(a.shape))):
             h.update(part.encode("ascii") + b"\0")
         h.update(a.tobytes())
     return h.digest()
@@ -246,10 +278,8 @@ def _config(text: str) -> ModelConfig:
 
 def expected_shapes(cfg: ModelConfig, context: bool) -> dict[str, tuple[int, ...]]:
     """The shape of every tensor a model file of ``cfg`` must hold, computed without
-    allocating (the network is built on torch's meta device)."""
-    with torch.device("meta"):
-        net = VQVAE(cfg)
-    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items() if k not in _TRAINING_ONLY}
+    allocating."""
+    shapes = parameter_shapes(cfg)
     tables = table_shapes(cfg)
     return shapes | (tables if context else {"entropy.counts": tables["entropy.counts"]})
 
@@ -290,7 +320,7 @@ def _check_layout(
                 f"{path}: tensor {key} has shape {list(shape)}, the architecture needs "
                 f"{list(want[key])}"
             )
-        ok = dtype == storage.dtype if table else dtype in ("F16", "F32", "BF16")
+        ok = dtype == storage.dtype if table else dtype in ("F16", "F32")
         if not ok:
             raise VQCodecError(f"{path}: tensor {key} has the wrong type {dtype}")
 
@@ -306,11 +336,11 @@ def _check_tables(path: Path, counts, context, left) -> None:
             raise VQCodecError(f"{path}: context tables are too large for exact coding")
 
 
-def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Metadata and tensors of a model file, every check that needs only the header
     (format, name, architecture, tensor shapes) done before any tensor is read."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
             storage = FORMATS.get(meta.get("format", ""))
             if storage is None:
@@ -333,7 +363,7 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return meta | {"config": cfg, "storage": storage}, tensors
 
 
-def _tables(path: Path, meta: dict, tensors: dict[str, torch.Tensor]) -> list:
+def _tables(path: Path, meta: dict, tensors: dict[str, np.ndarray]) -> list:
     """The plain, context and left tables (int64; None where absent), taken out of
     ``tensors`` and unpacked as the file's format stores them."""
     storage, shapes = meta["storage"], table_shapes(meta["config"])
@@ -364,7 +394,7 @@ def load_model(path: str | Path) -> Model:
     digest = weights_digest(tensors)
     counts, context, left = _tables(path, meta, tensors)
     _check_tables(path, counts, context, left)
-    actual = fingerprint(tensors["quantizer.codebooks"].float().numpy(), counts, context, left)
+    actual = fingerprint(tensors["quantizer.codebooks"].astype(np.float32), counts, context, left)
     if actual != recorded:
         raise ModelMismatchError(
             f"{path}: codebook fingerprint {actual.hex()} differs from the recorded "
@@ -375,16 +405,13 @@ def load_model(path: str | Path) -> Model:
             f"{path}: weights digest {digest.hex()[:32]} differs from the recorded "
             f"{recorded_digest.hex()[:32]}; the network weights were altered"
         )
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()]
+    bad = [k for k, v in tensors.items() if not np.isfinite(v).all()]
     if bad:
         raise ModelMismatchError(f"{path}: non-finite weights in {', '.join(bad[:3])}")
-    net = VQVAE(cfg)
-    net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
-    net.quantizer.initialized.fill_(True)
-    net.eval()
     return Model(
         name=meta["name"],
-        net=net,
+        cfg=cfg,
+        weights={k: np.array(v, dtype=np.float32) for k, v in tensors.items()},
         counts=counts,
         fingerprint=actual,
         card=card,

@@ -1,0 +1,186 @@
+""".vqc bytes -> indices -> pixels, without torch where OpenVINO runs the decoder.
+
+The decoder runs over the latent grid in blocks of bounded size, each with a halo of
+latent positions wide enough to cover its receptive field, so blocks join without seams
+and memory stays bounded whatever the image size. On a CPU with OpenVINO the codes are
+summed in numpy and the decoder graph is built from the model file's arrays
+(:mod:`vqcodec.openvino_net`): the same graph, so the same pixels, as the torch
+network's OpenVINO path, and no torch import (about 1-1.6 s of each process). Elsewhere
+(CUDA, no OpenVINO) the torch network decodes (:func:`vqcodec.transform.decode_indices`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import coders, container, openvino_net
+from . import threads as threads_
+from .architecture import DOWNSAMPLE, decoder_layers
+from .config import ModelConfig
+from .errors import FormatError, VQCodecError
+from .registry import model_for
+from .weights import Model
+
+PRECISIONS = ("f32", "bf16")  # of the decoder network: the spec's float32, or faster bf16
+DECODE_BLOCK = (64, 128)  # latent positions per decoder block: 512 x 1024 pixels
+DECODER_HALO = 6  # latent positions around each decoded block, at least (see decoder_halo)
+
+# (rows, cols) of the latent grid -> float32 [3, 8 * rows, 8 * cols], the decoder's image
+Reconstruct = Callable[[slice, slice], np.ndarray]
+
+
+def decoder_halo(cfg: ModelConfig) -> int:
+    """Latent positions a decoded block needs on each side to join its neighbours
+    exactly: one for the first 3x3 convolution, two per residual block, one for the
+    transposed convolutions together (``2 + 2 * dec_blocks``), and never fewer than
+    ``DECODER_HALO``, the halo every shipped model's files were decoded with."""
+    return max(DECODER_HALO, 2 + 2 * cfg.dec_blocks)
+
+
+def block_grid(rows: int, cols: int, block: tuple[int, int]):
+    """``(top, bottom, left, right)`` of each block of a ``rows`` x ``cols`` grid, in
+    raster order."""
+    for top in range(0, rows, block[0]):
+        for left in range(0, cols, block[1]):
+            yield top, min(top + block[0], rows), left, min(left + block[1], cols)
+
+
+def decode_blocks(
+    reconstruct: Reconstruct, grid: tuple[int, int], halo: int, progress: Callable | None = None
+) -> np.ndarray:
+    """uint8 ``[8h, 8w, 3]`` image of a latent ``grid`` ``(h, w)``, decoded by
+    ``reconstruct`` in blocks of ``DECODE_BLOCK`` with ``halo`` positions around each.
+    ``progress``, if given, wraps the loop over blocks (called as ``progress(blocks,
+    desc=...)``, like ``tqdm``'s constructor)."""
+    h, w = grid
+    out = np.empty((h * DOWNSAMPLE, w * DOWNSAMPLE, 3), dtype=np.uint8)
+    blocks = list(block_grid(h, w, DECODE_BLOCK))
+    for top, bottom, left, right in progress(blocks, desc="decoding") if progress else blocks:
+        t, b = max(0, top - halo), min(h, bottom + halo)
+        lft, rgt = max(0, left - halo), min(w, right + halo)
+        img = reconstruct(slice(t, b), slice(lft, rgt))
+        y0, x0 = (top - t) * DOWNSAMPLE, (left - lft) * DOWNSAMPLE
+        img = img[:, y0 : y0 + (bottom - top) * DOWNSAMPLE, x0 : x0 + (right - left) * DOWNSAMPLE]
+        pixels = np.rint(np.clip(img, 0, 1) * np.float32(255.0)).astype(np.uint8)
+        out[top * DOWNSAMPLE : bottom * DOWNSAMPLE, left * DOWNSAMPLE : right * DOWNSAMPLE] = (
+            pixels.transpose(1, 2, 0)
+        )
+    return out
+
+
+def dequantize(books: np.ndarray, indices: np.ndarray, depths: np.ndarray | None) -> np.ndarray:
+    """float32 ``[D, h, w]``: the sum of the codes ``indices`` ``[S, h, w]`` name in
+    ``books`` ``[stages, K, D]``, stage by stage in the order torch's quantizer adds them
+    (the same floats), each position using its first ``depths`` ``[h, w]`` stages (all
+    if None)."""
+    total = np.zeros((*indices.shape[1:], books.shape[2]), dtype=np.float32)
+    for s in range(indices.shape[0]):
+        code = books[s][indices[s]]
+        total = total + (code if depths is None else code * (depths > s)[..., None])
+    return total.transpose(2, 0, 1)
+
+
+def openvino_decoder(model: Model, precision: str, threads: int) -> Callable:
+    """``model``'s decoder compiled by OpenVINO (once per model, precision and thread
+    count): float32 latents ``[1, D, h, w]`` to the unclamped image, centred on 0."""
+    key = ("decoder", precision, threads)
+    if key not in model.compiled:
+        layers = decoder_layers(model.cfg)
+        model.compiled[key] = openvino_net.compile_stack(
+            layers, model.weights, "decoder", precision, threads
+        )
+    return model.compiled[key]
+
+
+def decode_openvino(
+    model: Model,
+    indices: np.ndarray,
+    depths: np.ndarray | None,
+    precision: str,
+    threads: int,
+    progress: Callable | None = None,
+) -> np.ndarray:
+    """uint8 ``[8h, 8w, 3]`` image of indices ``[S, h, w]`` (``depths`` ``[h, w]``: stages
+    used per position, all if None), decoded by OpenVINO without torch."""
+    run = openvino_decoder(model, precision, threads)
+    books = model.weights["quantizer.codebooks"]
+
+    def reconstruct(rows: slice, cols: slice) -> np.ndarray:
+        z = dequantize(
+            books, indices[:, rows, cols], None if depths is None else depths[rows, cols]
+        )
+        return run(z[None])[0] + np.float32(0.5)
+
+    return decode_blocks(reconstruct, indices.shape[1:], decoder_halo(model.cfg), progress)
+
+
+def stage_masks(f: container.VQCFile) -> list[np.ndarray]:
+    """Per stage of ``f``, the latent positions it codes (bool ``[rows, cols]``)."""
+    depths = container.position_depths(f)
+    return [depths > s for s in range(f.stages)]
+
+
+def decode_streams(f: container.VQCFile, model: Model) -> np.ndarray:
+    """Entropy-decode every stage of ``f``: int32 ``[stages, rows, cols]`` (0 where a
+    position is shallower than the stage)."""
+    if f.stages > model.stages:
+        raise FormatError(f"file has {f.stages} stages but model {model.name} has {model.stages}")
+    coder = coders.get(f.coder)
+    refusal = coder.refusal(model)
+    if refusal:
+        raise FormatError(refusal)
+    coders.check_room(coder, model, f.symbols, f.streams)
+    return coders.decode_streams(coder, f.streams, model, stage_masks(f))
+
+
+def decode(
+    data: bytes,
+    model: Model | str | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    threads: int | None = None,
+    progress: Callable | None = None,
+    precision: str = "f32",
+) -> tuple[np.ndarray, str]:
+    """Decode .vqc bytes to ``(uint8 [H, W, C], mode)`` on ``threads`` CPU threads
+    (default: :func:`vqcodec.threads.resolve`, one per core); ``progress`` wraps the
+    decoder's loop over blocks (see :func:`decode_blocks`). ``precision="bf16"`` runs the
+    decoder network in bf16 where OpenVINO runs it (faster, slightly different pixels
+    that depend on the CPU); the default float32 gives the spec's pixels."""
+    f = container.parse(data, max_pixels)
+    return decode_file(f, model, device, threads, progress, precision)
+
+
+def decode_file(
+    f: container.VQCFile,
+    model: Model | str | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: Callable | None = None,
+    precision: str = "f32",
+) -> tuple[np.ndarray, str]:
+    """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
+    if precision not in PRECISIONS:
+        raise VQCodecError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    m = model_for(f.model, f.fingerprint, model)
+    alpha = container.alpha_plane(f) if f.alpha else None
+    n = threads_.resolve(threads)
+    indices = decode_streams(f, m)
+    plain = container.depth_version(f.format_version) == container.VERSION
+    depths = None if plain else container.position_depths(f)
+    if str(device) == "cpu" and openvino_net.available():
+        rgb = decode_openvino(m, indices, depths, precision, n, progress)
+    else:  # torch: CUDA, or no OpenVINO
+        from .codec import resolve_device
+        from .transform import decode_indices, network
+
+        dev = resolve_device(device)
+        with threads_.using(n):
+            net = network(m.net.to(dev), dev, n, precision)
+            rgb = decode_indices(net, indices, dev, depths, progress)
+    rgb = rgb[: f.height, : f.width]
+    if f.mode in ("L", "LA"):
+        rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
+    return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode
