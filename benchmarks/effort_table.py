@@ -90,11 +90,11 @@ def speed_jobs(paths: list[Path], args) -> dict[str, dict]:
         out[name] = run_worker({**job, "images": images, "repeats": args.repeats}, 1)
     settings = dict(CLASSICAL)
     for level in args.speed_efforts:
-        for precision in ("f32", "bf16") if level == efforts.DEFAULT else ("f32",):
+        for precision in ("auto", "f32") if level == efforts.DEFAULT else ("auto",):
             job = {"codec": "vqcodec", "setting": args.speed_quality, "threads": args.threads}
             job.update(device="cpu", model=None, effort=level, images=images)
             job.update(repeats=args.repeats, precision=precision)
-            name = f"vqcodec-e{level}" + ("" if precision == "f32" else "-bf16-decode")
+            name = f"vqcodec-e{level}" + ("" if precision == "auto" else "-f32-decode")
             out[name] = run_worker(job, args.threads)
             settings[name] = args.speed_quality
     result = {}
@@ -285,7 +285,7 @@ def markdown(result: dict) -> str:
     if cost:
         lines += [
             "",
-            f"Decoding in bf16 (`--bf16`) on {cost['images']} images at quality "
+            f"Decoding in bf16 (`--precision bf16`) on {cost['images']} images at quality "
             f"{cost['quality']}, default effort: mean PSNR {cost['psnr_bf16']:.3f} dB against "
             f"{cost['psnr_f32']:.3f} dB in float32 "
             f"({cost['psnr_bf16'] - cost['psnr_f32']:+.3f} dB; "

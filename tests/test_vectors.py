@@ -26,8 +26,11 @@ def test_every_shipped_model_has_vectors():
     assert set(vqcodec.shipped()) <= covered
 
 
+@pytest.mark.parametrize("precision", ["f32", pytest.param("bf16", marks=pytest.mark.slow)])
 @pytest.mark.parametrize(("manifest", "case"), CASES, ids=[c["file"] for _, c in CASES])
-def test_vector(manifest, case):
+def test_vector(manifest, case, precision):
+    """The spec's float32 decoder, and bf16 (the default where the CPU runs it natively),
+    within 2 of the reference pixels."""
     data = (VECTORS / case["file"]).read_bytes()
     if case["expect"] != "image":
         error = getattr(vqcodec, case["expect"])
@@ -41,7 +44,7 @@ def test_vector(manifest, case):
         assert hashlib.sha256(packed).hexdigest() == case["sha256_metadata"]
     idx = codec.decode_streams(f, model)
     assert hashlib.sha256(idx.astype("<i4").tobytes()).hexdigest() == case["sha256_indices"]
-    image = vqcodec.decompress(data)
+    image = vqcodec.decompress(data, precision=precision)
     expected = Image.open(VECTORS / case["reference"])
     assert image.mode == case["mode"] == expected.mode and image.size == expected.size
     diff = np.abs(np.asarray(image, dtype=int) - np.asarray(expected, dtype=int))

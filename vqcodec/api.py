@@ -150,23 +150,26 @@ def decompress(
     threads: int | None = None,
     progress: Callable | None = None,
     strip: bool = False,
-    precision: str = "f32",
+    precision: str = "auto",
 ) -> Image.Image:
     """Decode a .vqc file (bytes, a path or a binary file object) to a PIL image of the
     original size and mode.
 
     The model is found from the file's header; pass ``model`` to decode with a
     model that is not shipped (it must be the one the file was made with).
-    ``threads``: CPU threads (default: torch's setting, one per core); with OpenVINO
-    installed the pixels did not depend on it in our tests. ``progress``, if given,
+    ``threads``: CPU threads (default: one per core); with OpenVINO installed the
+    pixels did not depend on it in our tests. ``progress``, if given,
     wraps the decoder's loop over blocks (for example ``tqdm``'s constructor). The file's
     ICC profile, EXIF and XMP, if it has them, are in the image's ``info``
     (``icc_profile``, ``exif``, ``xmp``, as Pillow keeps them) unless ``strip``.
     Files of more than 1 MP padded are refused when they claim more than
     ``max_pixels_per_byte`` pixels per byte (0: no such limit), which bounds the work a
-    small file can ask for; files vqcodec writes always pass. ``precision="bf16"``
-    decodes faster where OpenVINO runs the network, to pixels slightly off the spec's
-    float32 ones that depend on the CPU (see benchmarks/results/effort.md).
+    small file can ask for; files vqcodec writes always pass. ``precision`` is the
+    decoder network's: ``"f32"`` gives the spec's pixels; ``"bf16"`` (where OpenVINO runs
+    the network) is about twice as fast, to pixels within 2 of those on Kodak, the same
+    on a given CPU at any thread count; ``"auto"``, the default, is bf16 where the CPU
+    runs it natively (AMX, AVX-512 bf16) and float32 elsewhere (see
+    benchmarks/results/effort.md).
     """
     f = container.parse(_vqc(data, max_pixels), max_pixels, max_pixels_per_byte)
     from . import decoding  # the model and OpenVINO: after the file is known to be valid

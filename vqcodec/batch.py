@@ -111,18 +111,19 @@ def plan(sources: Sequence[Path], outdir: Path | None, suffix: str) -> list[tupl
 
 _MODEL = None  # the model a worker process loaded once, in _start
 _SETTINGS: Settings | None = None
+_THREADS: int | None = None  # a decompress worker's, passed to each call (no torch)
 
 
 def _start(settings: Settings, threads: int | None) -> None:
     """Worker set-up: thread count, then the one model load of this process."""
-    global _MODEL, _SETTINGS
-    import torch
-
+    global _MODEL, _SETTINGS, _THREADS
     from .registry import get_model
 
-    if threads:
+    if threads and settings.kind == "compress":
+        import torch
+
         torch.set_num_threads(threads)
-    _SETTINGS = settings
+    _SETTINGS, _THREADS = settings, threads
     if settings.kind == "compress" or settings.model is not None:
         _MODEL = get_model(settings.model)
 
@@ -149,6 +150,7 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
         max_pixels=options.get("max_pixels", DEFAULT_MAX_PIXELS),
         max_pixels_per_byte=options.get("max_pixels_per_byte", DEFAULT_PIXELS_PER_BYTE),
         strip=options.get("strip", False),
+        threads=_THREADS,
     )
     return len(data), image_bytes(image, _SETTINGS.options["fmt"]), image.width * image.height
 

@@ -33,11 +33,18 @@ def extension_for(fmt: str) -> str:
     return preferred if preferred in found else found[0]
 
 
+# zlib level of the PNGs written, 2 rather than Pillow's 6: on a decoded 12 MP photo 3.25
+# -> 0.95 s of CPU, for 4.4 % more bytes (17.57 -> 18.34 MB; level 1: 0.92 s, 18.60 MB)
+PNG_LEVEL = 2
+
+
 def image_bytes(image: Image.Image, fmt: str) -> bytes:
     """``image`` saved in ``fmt`` (any format Pillow writes), with the metadata in its
-    ``info`` (see :func:`vqcodec.metadata.to_info`)."""
+    ``info`` (see :func:`vqcodec.metadata.to_info`); a PNG at zlib level ``PNG_LEVEL``."""
     buf = io.BytesIO()
     options = metadata.save_options(metadata.from_info(image.info), fmt)
+    if fmt.upper() == "PNG":
+        options["compress_level"] = PNG_LEVEL
     try:
         image.save(buf, format=fmt, **options)
     except (KeyError, ValueError, OSError) as exc:

@@ -12,6 +12,7 @@ rounds more.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +28,12 @@ except ImportError:  # pragma: no cover - depends on the installation
 def available() -> bool:
     """Whether OpenVINO can be used here."""
     return ov is not None
+
+
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """Whether OpenVINO runs bf16 natively on this CPU (AMX or AVX-512 bf16)."""
+    return available() and "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _const(a: np.ndarray):

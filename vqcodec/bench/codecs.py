@@ -211,7 +211,7 @@ def vqcodec(
     model: str | None = None,
     device: str = "cpu",
     effort: int | None = None,
-    precision: str = "f32",
+    precision: str = "auto",
 ) -> Codec:
     """vqcodec at every quality level of ``model`` (the shipped default when None), at
     encoder ``effort`` (the default when None), decoding at ``precision``."""
@@ -296,7 +296,7 @@ def make(
     model: str | None = None,
     device: str = "cpu",
     effort: int | None = None,
-    precision: str = "f32",
+    precision: str = "auto",
 ) -> Codec:
     """The adapter for codec ``name`` (one of :data:`ALL`); ``effort`` and the decoder's
     ``precision`` are vqcodec's."""

@@ -71,7 +71,7 @@ def run_job(job: dict) -> dict:
 
         torch.set_num_threads(job["threads"])
     codec = make(
-        job["codec"], job.get("model"), device, job.get("effort"), job.get("precision", "f32")
+        job["codec"], job.get("model"), device, job.get("effort"), job.get("precision", "auto")
     )
     setting = job["setting"]
     warm = images[0][1][:WARMUP_SIDE, :WARMUP_SIDE]
