@@ -96,6 +96,26 @@ def openvino_decoder(model: Model, precision: str, threads: int) -> Callable:
     return model.compiled[key]
 
 
+def decode_with(
+    run: Callable[[np.ndarray], np.ndarray],
+    books: np.ndarray,
+    indices: np.ndarray,
+    depths: np.ndarray | None,
+    halo: int,
+    progress: Callable | None = None,
+) -> np.ndarray:
+    """uint8 ``[8h, 8w, 3]`` image of indices ``[S, h, w]`` (``depths`` ``[h, w]``: stages
+    used per position, all if None): the codes of ``books`` summed in numpy, decoded by
+    ``run`` (float32 latents ``[1, D, h, w]`` to the image centred on 0) with ``halo``."""
+
+    def reconstruct(rows: slice, cols: slice) -> np.ndarray:
+        block_depths = None if depths is None else depths[rows, cols]
+        z = dequantize(books, indices[:, rows, cols], block_depths)
+        return run(z[None])[0] + np.float32(0.5)
+
+    return decode_blocks(reconstruct, indices.shape[1:], halo, progress)
+
+
 def decode_openvino(
     model: Model,
     indices: np.ndarray,
@@ -108,14 +128,7 @@ def decode_openvino(
     used per position, all if None), decoded by OpenVINO without torch."""
     run = openvino_decoder(model, precision, threads)
     books = model.weights["quantizer.codebooks"]
-
-    def reconstruct(rows: slice, cols: slice) -> np.ndarray:
-        z = dequantize(
-            books, indices[:, rows, cols], None if depths is None else depths[rows, cols]
-        )
-        return run(z[None])[0] + np.float32(0.5)
-
-    return decode_blocks(reconstruct, indices.shape[1:], decoder_halo(model.cfg), progress)
+    return decode_with(run, books, indices, depths, decoder_halo(model.cfg), progress)
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:

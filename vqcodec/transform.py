@@ -213,8 +213,16 @@ def decode_indices(
 
     ``depths`` ``[h, w]``, if given, is how many stages each position uses (default: all).
     ``progress``, if given, wraps the loop over blocks (called as ``progress(blocks,
-    desc=...)``, like ``tqdm``'s constructor).
+    desc=...)``, like ``tqdm``'s constructor). OpenVINO stacks get the codes summed in
+    numpy (the same floats as torch's quantizer, without its small multi-threaded
+    operations: on the busy 2-core machine they were half the wall time of a Kodak
+    encode's three depth passes).
     """
+    halo = decoder_halo(net.cfg)
+    if isinstance(net, Accelerated):
+        run = _numpy_stack(net.net, "decoder", net.precision, net.threads)
+        books = net.quantizer.codebooks.detach().float().cpu().numpy()
+        return decoding.decode_with(run, books, indices, depths, halo, progress)
     idx = torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)).to(device)
     lev = None
     if depths is not None:
@@ -225,14 +233,14 @@ def decode_indices(
         levels = None if lev is None else lev[None, rows, cols]
         return net.reconstruct(idx[None, :, rows, cols], levels)[0].float().cpu().numpy()
 
-    return decoding.decode_blocks(reconstruct, idx.shape[1:], decoder_halo(net.cfg), progress)
+    return decoding.decode_blocks(reconstruct, idx.shape[1:], halo, progress)
 
 
 @lru_cache(maxsize=8)
-def _compiled(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
+def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
     """``net``'s ``part`` (``"encoder"`` or ``"decoder"``) compiled by OpenVINO, once per
-    network, precision and thread count, as a function of torch tensors. In bf16 the
-    encoder's last convolution stays float32: a latent rounded to bf16 (8 significant
+    network, precision and thread count, as a function of float32 numpy arrays. In bf16
+    the encoder's last convolution stays float32: a latent rounded to bf16 (8 significant
     bits) misleads the deepest stages' code choice (at quality 12 a flat white image's
     darkest pixel fell from 250 to 249); the last layer in float32 costs 0.05 s of CPU
     per Kodak image against 0.09 s for the whole bf16 encoder."""
@@ -246,13 +254,18 @@ def _compiled(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
     else:
         stages = [openvino_net.compile_stack(layers, weights, part, precision, threads)]
 
-    def run(x: torch.Tensor) -> torch.Tensor:
-        y = x.detach().cpu().numpy()
+    def run(x: np.ndarray) -> np.ndarray:
         for stage in stages:
-            y = stage(y)
-        return torch.from_numpy(y)
+            x = stage(x)
+        return x
 
     return run
+
+
+def _compiled(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
+    """:func:`_numpy_stack` as a function of torch tensors."""
+    run = _numpy_stack(net, part, precision, threads)
+    return lambda x: torch.from_numpy(run(x.detach().cpu().numpy()))
 
 
 class Accelerated:
