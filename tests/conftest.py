@@ -36,11 +36,21 @@ TINY_CONFIG = ModelConfig(
 
 MAX_WORKERS = 4
 
+# Files whose tests share a costly first import, by the unit of work a parallel run makes of
+# them, so that one worker alone pays it: a torch optimizer's first step imports
+# torch._dynamo (about 1 s of CPU), the benchmark's plots and metrics matplotlib and scipy
+# (0.8 s).
+ONE_WORKER = {
+    "tests/test_train.py": "optimizer",
+    "tests/test_grow.py": "optimizer",
+    "tests/test_bench.py": "plots",
+}
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Spread a run of the whole folder over the cores (before xdist reads ``-n``). Each
-    worker pays its own start (torch, collection: about 5 s of CPU), which pays off for the
+    worker pays its own start (torch, collection: about 4 s of CPU), which pays off for the
     whole folder, not for a file or two; and the many tests that wait on a child process
     leave a core idle when run one after another."""
     option = config.option
@@ -53,6 +63,22 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and cores > 1:
         option.numprocesses = min(cores, MAX_WORKERS)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist, nothing calls it
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's ``load`` distribution, except that each unit of ``ONE_WORKER`` runs on one
+    worker (the largest units first); every other test is a unit of its own. xdist's
+    ``--dist loadgroup`` cannot do this under pytest 9.2 (pytest-xdist issue 1386)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedImportsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ONE_WORKER.get(nodeid.split("::", 1)[0], nodeid)
+
+    return SharedImportsTogether(config, log)
 
 
 def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:

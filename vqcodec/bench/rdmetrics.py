@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11x11 window need a side > (11 - 1) * 2**4
 
@@ -53,9 +52,16 @@ def increasing(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndar
     return np.asarray(kept_r), np.asarray(kept_q)
 
 
+def _pchip(x: np.ndarray, y: np.ndarray):
+    """The PCHIP through (x, y) (scipy loads on first use, not with this module)."""
+    from scipy.interpolate import PchipInterpolator
+
+    return PchipInterpolator(x, y)
+
+
 def _mean_over(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
     """Mean of the PCHIP through (x, y) over [lo, hi], integrated exactly."""
-    return float(PchipInterpolator(x, y).integrate(lo, hi)) / (hi - lo)
+    return float(_pchip(x, y).integrate(lo, hi)) / (hi - lo)
 
 
 def _interval(
@@ -110,7 +116,7 @@ def quality_at_rate(rate: Sequence[float], quality: Sequence[float], target: flo
     r, q = increasing(rate, quality)
     if len(r) < 2 or not (r[0] <= target <= r[-1]):
         return None
-    return float(PchipInterpolator(np.log(r), q)(np.log(target)))
+    return float(_pchip(np.log(r), q)(np.log(target)))
 
 
 def common_range(

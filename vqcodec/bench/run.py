@@ -15,7 +15,7 @@ from tqdm import tqdm
 from vqcodec.errors import VQCodecError
 from vqcodec.metrics import psnr
 
-from . import coding, crop, plots, report, speed, summary
+from . import coding, crop, report, speed, summary
 from .codecs import ALL, Codec, available
 from .images import BenchImage, image_paths, load_rgb
 from .rdmetrics import ms_ssim, ms_ssim_db
@@ -141,6 +141,8 @@ def _crop(
     if len(panels) < 2:
         return None
     title = f"{images[index].name}, crop at about {bpp:.3f} bpp (bpp and PSNR of the whole image)"
+    from . import plots  # matplotlib loads when a figure is drawn, not with this module
+
     plots.crop_figure(panels, title, out / "crop.png")
     return {"image": images[index].name, "bpp": bpp, "panels": [c for c, _ in panels]}
 
@@ -196,6 +198,8 @@ def run_benchmark(folder: Path, out: Path, options: Options) -> dict:
         results["speed_method"] = speed.METHOD
         results["speed"] = measure_speed(codecs, rd, paths, options)
     if rd:
+        from . import plots
+
         plots.rd_plot(
             rd, published, "psnr", "RGB PSNR (dB)", "PSNR against rate", out / "rd_psnr.png"
         )

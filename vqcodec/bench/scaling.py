@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import plots, report, speed
+from . import report, speed
 from .codecs import available
 from .images import synthetic, synthetic_size
 from .record import machine, write_json
@@ -74,5 +74,7 @@ def run_scaling(out: Path, options: Options, max_mp: float = 64) -> dict:
     }
     write_json(out / "scaling.json", results)
     (out / "scaling.md").write_text(report.scaling_markdown(results))
+    from . import plots  # matplotlib loads when the figure is drawn, not with this module
+
     plots.scaling_plot(series, out / "scaling.png")
     return results
