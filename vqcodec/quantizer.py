@@ -8,9 +8,12 @@ quantizer loss is the commitment term, computed by the model.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from .entropy import code_bits
 
 
 def nearest_code(
@@ -32,12 +35,6 @@ def nearest_code(
         energy = codebook.pow(2).mean().clamp(min=1e-12) * codebook.shape[1]
         dist = dist / energy + lam.float()[:, None] * bits.float()[None, :]
     return dist.argmin(1)
-
-
-def code_bits(counts: torch.Tensor) -> torch.Tensor:
-    """Ideal code lengths ``-log2(count / total)`` in bits, per code."""
-    counts = counts.double().clamp(min=1e-9)
-    return -(counts / counts.sum()).log2()
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
@@ -185,9 +182,9 @@ class ResidualVQ(nn.Module):
             residual = z
             quantized = torch.zeros_like(z)
             indices, assigned = [], []
+            bits = self.usage_bits() if lam is not None else [None] * self.stages
             for s in range(self.stages):
-                bits = code_bits(self.ema_count[s]) if lam is not None else None
-                idx = nearest_code(residual, self.codebooks[s], lam, bits)
+                idx = nearest_code(residual, self.codebooks[s], lam, bits[s])
                 use = active > s
                 code = self.codebooks[s][idx] * use[:, None]
                 assigned.append((residual[use], idx[use]))
@@ -197,6 +194,13 @@ class ResidualVQ(nn.Module):
             if self.training:
                 self._ema_update(assigned, generator)
         return quantized, torch.stack(indices, 1)
+
+    def usage_bits(self) -> torch.Tensor:
+        """Code lengths ``[stages, size]`` in bits under the running usage counts, as the
+        entropy coder prices a plain table (:func:`vqcodec.entropy.code_bits`; an EMA
+        count can decay towards 0, so each is floored at 1e-9), on the codebooks' device."""
+        counts = np.maximum(self.ema_count.detach().double().cpu().numpy(), 1e-9)
+        return torch.from_numpy(code_bits(counts)).to(self.ema_count.device)
 
     def _ema_update(
         self, assigned: list[tuple[torch.Tensor, torch.Tensor]], generator: torch.Generator
