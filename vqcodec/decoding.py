@@ -65,7 +65,9 @@ def decode_blocks(
         img = reconstruct(slice(t, b), slice(lft, rgt))
         y0, x0 = (top - t) * DOWNSAMPLE, (left - lft) * DOWNSAMPLE
         img = img[:, y0 : y0 + (bottom - top) * DOWNSAMPLE, x0 : x0 + (right - left) * DOWNSAMPLE]
-        pixels = np.rint(np.clip(img, 0, 1) * np.float32(255.0)).astype(np.uint8)
+        np.clip(img, 0, 1, out=img)  # in place: round(clamp(y, 0, 1) * 255), as torch did
+        img *= np.float32(255.0)
+        pixels = np.rint(img, out=img).astype(np.uint8)
         out[top * DOWNSAMPLE : bottom * DOWNSAMPLE, left * DOWNSAMPLE : right * DOWNSAMPLE] = (
             pixels.transpose(1, 2, 0)
         )
