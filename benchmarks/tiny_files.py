@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import vqcodec
-from vqcodec import coders, container
+from vqcodec import coders, container, limits
 from vqcodec.container import VQCFile
 
 
@@ -43,7 +43,7 @@ def _file(
     """A file of ``model`` for a flat image, every stage filled with its cheapest
     repeated index, with per-position ``depths`` (version 3) or one stage everywhere;
     as small as that makes it, or padded to the density limit as vqcodec writes it."""
-    rows, cols = container.latent_grid(width, height, 32, 8)
+    rows, cols = limits.latent_grid(width, height, 32, 8)
     grid = np.ones((rows, cols), np.uint8) if depths is None else depths
     stages = int(grid.max())
     masks = [grid > s for s in range(stages)]

@@ -11,15 +11,8 @@ import pytest
 from mutations import reseal
 
 from vqcodec import FormatError
-from vqcodec.container import (
-    VQCFile,
-    latent_grid,
-    parse,
-    position_depths,
-    stage_symbols,
-    tile_grid,
-    write,
-)
+from vqcodec.container import VQCFile, parse, position_depths, stage_symbols, write
+from vqcodec.limits import latent_grid, tile_grid
 
 # A 3-stage depth map for the 70x40 image (2x3 tiles): stages hold 6, 4 and 2 tiles.
 DEPTHS = np.array([[1, 3, 2], [3, 2, 1]], dtype=np.uint8)
@@ -159,7 +152,7 @@ def test_degenerate_and_oversized_shapes_are_refused_from_the_header(width, heig
     struct.pack_into("<II", bad, 32, width, height)
     with pytest.raises(FormatError, match=message):
         parse(reseal(bytes(bad)))
-    from vqcodec.container import size_problem
+    from vqcodec.limits import size_problem
 
     assert size_problem(65_535, 1024, 1 << 26) is None  # 65,536 x 1,024 padded: 2^26
     assert size_problem(8192, 8192, 1 << 26) is None
@@ -181,7 +174,7 @@ def test_symbol_counts_no_depth_map_allows_are_refused_before_depths_are_decoded
 ):
     """A stream table that no depth map fits is refused from the table alone: the depth
     section (a range-coded stream in version 3) is never decoded."""
-    from vqcodec import container, depthcode
+    from vqcodec import depthcode, sections
 
     data = bytearray(write({1: lambda: make_file(stages=3), 2: make_v2, 3: make_v3}[version]()))
     counts = symbols([struct.unpack_from("<I", data, 45 + 8 * s)[0] for s in range(3)])
@@ -192,7 +185,7 @@ def test_symbol_counts_no_depth_map_allows_are_refused_before_depths_are_decoded
         raise AssertionError("the depth stream was decoded")
 
     monkeypatch.setattr(depthcode, "decode", no_decoding)
-    monkeypatch.setattr(container, "inflate_exactly", no_decoding)
+    monkeypatch.setattr(sections, "inflate_exactly", no_decoding)
     with pytest.raises(FormatError, match=message):
         parse(reseal(bytes(data)))
 
@@ -505,7 +498,7 @@ def test_write_refuses_alpha_that_disagrees_with_the_mode():
 
 
 def test_alpha_plane_inflates_exactly_one_plane():
-    from vqcodec.container import alpha_plane, deflate_alpha
+    from vqcodec.sections import alpha_plane, deflate_alpha
 
     plane = np.arange(40 * 70, dtype=np.uint32).reshape(40, 70).astype(np.uint8)
     f = make_file(mode="LA", alpha=deflate_alpha(plane))

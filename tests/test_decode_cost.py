@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from mutations import reseal
 
 import vqcodec
-from vqcodec import FormatError, ImageError, coders, container
+from vqcodec import FormatError, ImageError, coders, container, limits
 from vqcodec.cli import main
 from vqcodec.container import VQCFile
 
@@ -202,7 +202,7 @@ def _flat(model, width: int, height: int, pad: bool) -> bytes:
     """A file of a flat ``width`` x ``height`` image, every index the one that costs least
     repeated (a few hundred bytes for 4096 x 4096 under vqcodec-base-v2's tables),
     padded to the density limit if ``pad``."""
-    rows, cols = container.latent_grid(width, height, 32, 8)
+    rows, cols = limits.latent_grid(width, height, 32, 8)
     coder = coders.for_model(model)
     t = coder.tables(model, 0)
     w = t.mix(t.context, t.left, t.counts).astype(np.float64)  # row k: above = left = k
@@ -234,12 +234,12 @@ def test_a_small_file_cannot_ask_for_a_big_image(tiny_model, tiny_model_path, tm
 
 
 def test_the_density_limit_starts_above_1_mp():
-    assert container.density_problem(1024, 1024, 1, 1024) is None  # 1 MP: free
-    assert container.density_problem(1024, 1056, 1056, 1024) is None  # exactly 1024 per byte
-    assert "density limit" in container.density_problem(1024, 1056, 1055, 1024)
-    assert container.density_problem(4096, 4096, 1, 0) is None
-    assert container.min_file_bytes(1024, 1024) == 0
-    assert container.min_file_bytes(1024, 1056) == 1056
+    assert limits.density_problem(1024, 1024, 1, 1024) is None  # 1 MP: free
+    assert limits.density_problem(1024, 1056, 1056, 1024) is None  # exactly 1024 per byte
+    assert "density limit" in limits.density_problem(1024, 1056, 1055, 1024)
+    assert limits.density_problem(4096, 4096, 1, 0) is None
+    assert limits.min_file_bytes(1024, 1024) == 0
+    assert limits.min_file_bytes(1024, 1056) == 1056
 
 
 @pytest.mark.slow
@@ -251,7 +251,7 @@ def test_the_writer_pads_a_flat_file_to_the_density_limit():
     model = vqcodec.get_model("vqcodec-base-v2")
     raw = _flat(model, 4096, 2080, pad=False)
     padded = _flat(model, 4096, 2080, pad=True)
-    need = container.min_file_bytes(4096, 2080)
+    need = limits.min_file_bytes(4096, 2080)
     assert len(raw) < need <= len(padded) < need + 4
     with pytest.raises(FormatError, match="density limit"):
         container.parse(raw)

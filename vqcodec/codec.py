@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from . import coders, container, ratecontrol, targets
+from . import coders, container, ratecontrol, sections, targets
 from . import effort as efforts
 from . import threads as threads_
 from .decoding import PRECISIONS, decode, decode_file, decode_streams, stage_masks
@@ -49,7 +49,7 @@ def _split_alpha(pixels: np.ndarray, mode: str) -> tuple[np.ndarray, bytes]:
     """RGB(A)/L(A) pixels -> (RGB for the network, losslessly compressed alpha or b'')."""
     alpha = b""
     if mode in ("LA", "RGBA"):
-        alpha = container.deflate_alpha(pixels[:, :, -1])
+        alpha = sections.deflate_alpha(pixels[:, :, -1])
         pixels = pixels[:, :, :-1]
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)

@@ -1,10 +1,10 @@
 """The .vqc container: writing and validating parsing of untrusted bytes.
 
 Pure and small on purpose: no torch, no model. One description drives both sides:
-``HEADER`` lists the fixed fields with the check each must pass, ``SECTIONS`` the
-optional sections, and ``LAYOUTS`` which sections each format version carries and in
-what order. :func:`parse` checks every field as soon as it is read, against the
-limits and against the bytes that remain, before anything is allocated;
+``HEADER`` lists the fixed fields with the check each must pass, :mod:`vqcodec.sections`
+the optional sections, and ``LAYOUTS`` which sections each format version carries and in
+what order. :func:`parse` checks every field as soon as it is read, against the limits
+(:mod:`vqcodec.limits`) and against the bytes that remain, before anything is allocated;
 :func:`write` refuses what :func:`parse` would. The layout is specified in
 formats/VQC.md.
 """
@@ -20,35 +20,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import coders, depthcode, metadata
+from . import coders, metadata
 from .errors import FormatError
+from .limits import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PIXELS_PER_BYTE,
+    Limits,
+    density_problem,
+    latent_grid,
+    min_file_bytes,
+    size_problem,
+    tile_grid,
+)
+from .sections import ALPHA, METADATA, MODE_NAMES, MODES, POSITION_DEPTHS, TILE_DEPTHS, Section
 
 MAGIC = b"\x89VQC"
 VERSION = 1  # every position uses all stages
 VERSION_DEPTH = 2  # adds a per-tile depth map
 VERSION_POSITIONS = 3  # a range-coded depth per latent position instead
 METADATA_VERSIONS = 3  # versions 4, 5, 6 are versions 1, 2, 3 with a metadata section
-MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
-MODE_NAMES = {v: k for k, v in MODES.items()}
-ALPHA_MODES = ("LA", "RGBA")
 FINGERPRINT_BYTES = 16  # the model's codebook fingerprint (weights.fingerprint)
 MAX_NAME = 64
 TILE, DOWNSAMPLE = 32, 8  # the only tiling of versions 1-6
-# Limits shared by the encoder (images.py) and the parser. The pixel limit counts the image
-# padded to whole tiles, which is what the network runs over and the decoder allocates: at
-# 2^26 (an 8192 x 8192 image, room for a 50 MP camera's photos) decoding takes 82 CPU
-# seconds and 1.1 GiB. The density limit below bounds what a small file can ask for.
-# MAX_SIDE bounds the wavefront coders, which make one call per anti-diagonal of the
-# latent grid: at most (65,536 + 65,536) / 8 of them.
-DEFAULT_MAX_PIXELS = 1 << 26
-MAX_SIDE = 65_535
-# A file's bytes bound the work it may ask for: above FREE_PIXELS, a decoder refuses more
-# than DEFAULT_PIXELS_PER_BYTE padded pixels per byte of file (0.0078 bpp, a tenth of the
-# rate of quality 1 on Kodak), so a file of under 1 KB asks for at most 1 MP (about a
-# second of decoding). The writer pads its last stream with zero words (which readers
-# ignore) to stay inside: a flat 12 MP image takes 12 KB instead of a few hundred bytes.
-DEFAULT_PIXELS_PER_BYTE = 1024
-FREE_PIXELS = 1 << 20
 _NAME_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _STREAM = struct.Struct("<II")  # symbols, words
 _U32 = struct.Struct("<I")
@@ -101,25 +94,6 @@ def valid_model_name(name: str) -> bool:
     return _NAME_RE.fullmatch(name.encode("ascii", "replace")) is not None
 
 
-def tile_grid(width: int, height: int, tile: int) -> tuple[int, int]:
-    """(tile_rows, tile_cols) of an image padded to multiples of ``tile``."""
-    return -(-height // tile), -(-width // tile)
-
-
-def latent_grid(width: int, height: int, tile: int, downsample: int) -> tuple[int, int]:
-    """(rows, cols) of latent positions for an image padded to multiples of ``tile``."""
-    per_tile = tile // downsample
-    tile_rows, tile_cols = tile_grid(width, height, tile)
-    return tile_rows * per_tile, tile_cols * per_tile
-
-
-def padded_pixels(width: int, height: int, tile: int = 32) -> int:
-    """Pixels of the image padded to whole tiles: what the network actually runs over,
-    and what the pixel limit counts."""
-    tile_rows, tile_cols = tile_grid(width, height, tile)
-    return tile_rows * tile_cols * tile * tile
-
-
 def stage_symbols(depths: np.ndarray, stages: int, per_tile: int) -> list[int]:
     """Symbols each stage holds: ``per_tile`` for every tile deeper than the stage."""
     hist = np.bincount(depths.ravel(), minlength=stages + 1)[: stages + 1]
@@ -163,74 +137,8 @@ def smallest_version(
     return VERSION_POSITIONS + extra, grid
 
 
-def inflate_exactly(data: bytes, n: int, what: str) -> bytes:
-    """Inflate one zlib stream to exactly ``n`` bytes (never more: the output is limited),
-    refusing a short stream, a longer one and bytes after it."""
-    try:
-        d = zlib.decompressobj()
-        raw = d.decompress(data, n)
-        if len(raw) != n or not d.eof or d.unconsumed_tail or d.unused_data:
-            raise FormatError(f"{what} section does not hold exactly {n} bytes")
-    except zlib.error as exc:
-        raise FormatError(f"{what} section is corrupt ({exc})") from exc
-    return raw
-
-
-def deflate_alpha(plane: np.ndarray) -> bytes:
-    """The alpha section of a uint8 ``[height, width]`` plane (row-major, zlib level 9)."""
-    return zlib.compress(np.ascontiguousarray(plane, dtype=np.uint8).tobytes(), 9)
-
-
-def alpha_plane(f: VQCFile) -> np.ndarray:
-    """uint8 ``[height, width, 1]``: the inflated alpha section."""
-    raw = inflate_exactly(f.alpha, f.width * f.height, "alpha")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width, 1)
-
-
 # --- the header: (field, struct code, check), in file order after the model name ---
 # A check gets the value and the fields read so far and returns what is wrong, or None.
-
-
-def size_problem(width: int, height: int, max_pixels: float) -> str | None:
-    """What is wrong with an image size under the limits, or None (shared with images.py)."""
-    if width < 1 or height < 1:
-        return f"invalid image size {width}x{height}"
-    if width > MAX_SIDE or height > MAX_SIDE:
-        return f"image of {width}x{height} pixels has a side above the limit of {MAX_SIDE}"
-    if padded_pixels(width, height) > max_pixels:
-        return (
-            f"image of {width}x{height} pixels ({padded_pixels(width, height)} once padded to "
-            f"whole 32x32 tiles) exceeds the limit of {max_pixels}"
-        )
-    return None
-
-
-def density_problem(width: int, height: int, file_bytes: int, per_byte: int) -> str | None:
-    """What is wrong with ``file_bytes`` describing a ``width`` x ``height`` image under
-    the density limit of ``per_byte`` padded pixels per byte (0: none), or None."""
-    pixels = padded_pixels(width, height)
-    if per_byte == 0 or pixels <= max(FREE_PIXELS, per_byte * file_bytes):
-        return None
-    return (
-        f"a file of {file_bytes} bytes claims {pixels} padded pixels, more than {per_byte} "
-        f"per byte (the density limit, max_pixels_per_byte; files vqcodec writes stay inside it)"
-    )
-
-
-def min_file_bytes(width: int, height: int, per_byte: int = DEFAULT_PIXELS_PER_BYTE) -> int:
-    """The fewest bytes a file of this image size needs under the density limit."""
-    pixels = padded_pixels(width, height)
-    return 0 if pixels <= FREE_PIXELS else -(-pixels // per_byte)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a reader allows: padded pixels, and padded pixels per byte of a file of
-    ``file_bytes`` (``per_byte`` 0 or ``file_bytes`` None: no density limit)."""
-
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    per_byte: int = DEFAULT_PIXELS_PER_BYTE
-    file_bytes: int | None = None
 
 
 def _check_size(height: int, h: dict, limits: Limits) -> str | None:
@@ -274,127 +182,6 @@ HEADER = (
     Field("coder", "B", _is(coders.CODERS, "unknown entropy coder {v}")),
     Field("stages", "B", _is(range(1, 256), "invalid number of stages {v}")),
 )
-
-
-# --- the optional sections: a u32 length field after the stream table, a body after the streams ---
-
-
-@dataclass(frozen=True)
-class Section:
-    """One optional section. ``write(f)`` gives its body (checking ``f``), ``parse(body,
-    h)`` the value a :class:`VQCFile` holds in ``attr``, validated before anything
-    sized by it is allocated (``h``: the header fields), ``cost(value, stages)`` the
-    bits it costs to store (what the encoder weighs); ``check_length(n, h)`` runs as soon
-    as the length field is read."""
-
-    name: str
-    attr: str
-    write: Callable[[VQCFile], bytes]
-    parse: Callable[[bytes, dict], object]
-    cost: Callable[[object, int], float]
-    check_length: Callable[[int, dict], str | None] | None = None
-
-
-def _alpha_length(n: int, h: dict) -> str | None:
-    if (n > 0) != (MODE_NAMES[h["mode"]] in ALPHA_MODES):
-        return "alpha section does not match the image mode"
-    return None
-
-
-def _write_alpha(f: VQCFile) -> bytes:
-    if _alpha_length(len(f.alpha), {"mode": MODES[f.mode]}):
-        raise ValueError(f"a {f.mode} file needs {'an' if f.mode in ALPHA_MODES else 'no'} alpha")
-    return f.alpha
-
-
-def _checked_depths(f: VQCFile, shape: tuple[int, int]) -> np.ndarray:
-    """``f.depths`` as uint8 if it has ``shape``, lies in 1..stages, reaches ``stages`` and
-    matches ``f.symbols``; ValueError otherwise."""
-    d = np.asarray(f.depths)
-    if f.depths is None or d.shape != shape:
-        raise ValueError(f"version {f.format_version} needs a depth map of shape {shape}")
-    if not np.issubdtype(d.dtype, np.integer):
-        raise ValueError(f"depth map must hold integers, not {d.dtype}")
-    if d.size == 0 or d.min() < 1 or d.max() != f.stages:
-        raise ValueError(f"depths must lie in 1..{f.stages} and reach {f.stages}")
-    return d.astype(np.uint8)
-
-
-def _write_tile_depths(f: VQCFile) -> bytes:
-    return zlib.compress(_checked_depths(f, f.tiles).tobytes(), 9)
-
-
-def _parse_tile_depths(section: bytes, h: dict) -> np.ndarray:
-    shape, stages = tile_grid(h["width"], h["height"], h["tile"]), h["stages"]
-    raw = inflate_exactly(section, shape[0] * shape[1], "depth")
-    depths = np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
-    low, high = int(depths.min()), int(depths.max())
-    if low < 1 or high > stages:
-        raise FormatError(f"tile depths span {low}..{high}, outside 1..{stages}")
-    if high != stages:
-        raise FormatError(f"no tile uses all {stages} stages (deepest tile: {high})")
-    return depths
-
-
-def _write_position_depths(f: VQCFile) -> bytes:
-    d = _checked_depths(f, f.grid)
-    return np.ascontiguousarray(depthcode.encode(d, f.stages), dtype="<u4").tobytes()
-
-
-def _parse_position_depths(section: bytes, h: dict) -> np.ndarray:
-    stages = h["stages"]
-    if len(section) % 4 or not section:
-        raise FormatError("depth section is not a whole number of 32-bit words")
-    if stages < 2:
-        raise FormatError("a version-3 file needs at least 2 stages")
-    words = np.frombuffer(section, dtype="<u4").astype(np.uint32)
-    shape = latent_grid(h["width"], h["height"], h["tile"], h["downsample"])
-    depths = depthcode.decode(words, shape, stages)
-    if int(depths.max()) != stages:
-        raise FormatError(f"no position uses all {stages} stages (deepest: {int(depths.max())})")
-    return depths
-
-
-ALPHA = Section(
-    "alpha", "alpha", _write_alpha, lambda b, h: b, lambda v, s: 8 * len(v), _alpha_length
-)
-TILE_DEPTHS = Section(
-    "tile depths",
-    "depths",
-    _write_tile_depths,
-    _parse_tile_depths,
-    lambda v, s: 8 * len(zlib.compress(np.ascontiguousarray(v, np.uint8).tobytes(), 9)),
-)
-POSITION_DEPTHS = Section(
-    "position depths",
-    "depths",
-    _write_position_depths,
-    _parse_position_depths,
-    lambda v, s: depthcode.bits(v, s),
-)
-
-
-def _metadata_length(n: int, h: dict) -> str | None:
-    if not 0 < n <= metadata.MAX_SECTION:
-        return f"metadata section of {n} bytes is outside 1..{metadata.MAX_SECTION}"
-    return None
-
-
-def _write_metadata(f: VQCFile) -> bytes:
-    if not f.metadata:
-        raise ValueError(f"a version-{f.format_version} file needs metadata")
-    return metadata.pack(f.metadata)
-
-
-METADATA = Section(
-    "metadata",
-    "metadata",
-    _write_metadata,
-    lambda b, h: metadata.unpack(b),
-    lambda v, s: 8 * len(metadata.pack(v)),
-    _metadata_length,
-)
-SECTIONS = (ALPHA, TILE_DEPTHS, POSITION_DEPTHS, METADATA)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import coders, container, openvino_net
+from . import coders, container, openvino_net, sections
 from . import threads as threads_
 from .architecture import DOWNSAMPLE, decoder_layers
 from .config import ModelConfig
@@ -192,7 +192,7 @@ def decode_file(
     """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
     precision = resolve_precision(precision, device)
     m = model_for(f.model, f.fingerprint, model)
-    alpha = container.alpha_plane(f) if f.alpha else None
+    alpha = sections.alpha_plane(f) if f.alpha else None
     n = threads_.resolve(threads)
     indices = decode_streams(f, m)
     plain = container.depth_version(f.format_version) == container.VERSION

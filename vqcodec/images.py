@@ -26,9 +26,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from .container import DEFAULT_MAX_PIXELS, padded_pixels, size_problem
 from .errors import ImageError, InputError, VQCodecError
 from .fileio import input_cap, read_source
+from .limits import DEFAULT_MAX_PIXELS, padded_pixels, size_problem
 from .metadata import Metadata, from_image
 
 ImageLike = Image.Image | np.ndarray | str | Path | bytes | BinaryIO
@@ -40,7 +40,7 @@ _STILL_MULTIFRAME = ("MPO",)  # frame 1 is the primary image; the rest are extra
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Refuse empty images, sizes a .vqc reader refuses (container.size_problem: a side
+    """Refuse empty images, sizes a .vqc reader refuses (limits.size_problem: a side
     above MAX_SIDE, more padded pixels than the limit), and degenerate shapes whose padding
     would cost far more than their pixels."""
     if width < 1 or height < 1:
