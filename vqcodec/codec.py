@@ -4,6 +4,7 @@ way back is :mod:`vqcodec.decoding`, which needs no torch; its functions are her
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -97,14 +98,11 @@ def encode_at(
 ) -> bytes:
     """:func:`encode` at the Lagrange multiplier ``mu`` itself (squared 8-bit error per
     bit; ``inf``: one stage everywhere, 0: every stage), for measuring the ladder."""
-    rgb, alpha = _split_alpha(pixels, mode)
-    coder = coders.for_model(model)
-    search, n = efforts.effort(effort), threads_.resolve(threads)
-    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress, search, n)
+    rgb, rate, n, write = _setup(pixels, mode, model, mu, device, progress, effort, threads, meta)
     with threads_.using(n):
         paths = rate.paths(rgb)  # pixels -> latents -> searched indices of every depth
         grid = rate.depths(rgb, paths, per_position)  # -> the depth of each latent position
-    return _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta, n)
+    return write(paths, grid)
 
 
 def encode_target(
@@ -122,16 +120,38 @@ def encode_target(
     """(a .vqc file meeting ``target``, the mu it was made at), from one encode: the
     depths' errors and bits are measured once, at a mu near the target's, and the mu
     that meets the target is searched over them (see :mod:`vqcodec.targets`)."""
-    rgb, alpha = _split_alpha(pixels, mode)
-    coder = coders.for_model(model)
     mu = targets.start_mu(target, pixels.shape[0] * pixels.shape[1], model.stages)
-    search, n = efforts.effort(effort), threads_.resolve(threads)
-    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress, search, n)
+    rgb, rate, n, write = _setup(pixels, mode, model, mu, device, progress, effort, threads, meta)
     with threads_.using(n):
         paths = rate.paths(rgb)
         costs = rate.costs(rgb, paths)
-    make = lambda grid: _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta, n)  # noqa: E731
+    make = partial(write, paths)  # a depth grid -> its file
     return targets.search(rate, costs, target, pixels.shape[:2], make, per_position)
+
+
+def _setup(
+    pixels: np.ndarray,
+    mode: str,
+    model: Model,
+    mu: float,
+    device: str,
+    progress: Callable | None,
+    effort: int,
+    threads: int | None,
+    meta: Metadata | None,
+) -> tuple[np.ndarray, ratecontrol.RateModel, int, Callable[..., bytes]]:
+    """What :func:`encode_at` and :func:`encode_target` share: the RGB pixels the network
+    sees, the rate model at ``mu``, the thread count, and ``write(paths, grid)``, the file
+    sending each latent position its depth in ``grid`` of the searched ``paths``."""
+    rgb, alpha = _split_alpha(pixels, mode)
+    coder = coders.for_model(model)
+    search, n = efforts.effort(effort), threads_.resolve(threads)
+    rate = ratecontrol.RateModel(model, mu, coder, resolve_device(device), progress, search, n)
+
+    def write(paths: list[np.ndarray], grid: np.ndarray) -> bytes:
+        return _write(model, coder, pixels.shape, mode, alpha, paths, grid, meta, n)
+
+    return rgb, rate, n, write
 
 
 def _write(
