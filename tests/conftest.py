@@ -11,6 +11,7 @@ most four; naming files or tests runs them in this process, and ``-n 0`` always 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from pathlib import Path
@@ -79,6 +80,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return ONE_WORKER.get(nodeid.split("::", 1)[0], nodeid)
 
     return SharedImportsTogether(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Exempt what exists once the tests are collected (torch, OpenVINO, every module: some
+    200,000 objects) from the cyclic garbage collector, which otherwise walks them all at
+    each full collection; the objects the tests make are collected as usual."""
+    gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exempt everything from the interpreter's last collection at exit, which walks every
+    object left (most of a second of CPU in a worker holding torch and OpenVINO objects,
+    while xdist waits for the worker to end); the process frees its memory anyway."""
+    gc.freeze()
 
 
 def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
