@@ -81,3 +81,11 @@ def test_pngs_are_written_at_the_fast_zlib_level(photo):
     buf = io.BytesIO()
     image.save(buf, "PNG", compress_level=imagesave.PNG_LEVEL)
     assert written == buf.getvalue()
+
+
+def test_device_auto_on_a_cpu_decodes_as_cpu_does(tiny_model, photo, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    data = vqcodec.compress(photo, 4, model=tiny_model, threads=1)
+    cpu = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1))
+    auto = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1, device="auto"))
+    assert np.array_equal(cpu, auto)  # the default precision too, through torch's stand-in

@@ -190,7 +190,7 @@ def decode_file(
     precision: str = "auto",
 ) -> tuple[np.ndarray, str]:
     """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
-    precision = resolve_precision(precision, device)
+    resolve_precision(precision)  # a bad precision is refused before any work
     m = model_for(f.model, f.fingerprint, model)
     alpha = sections.alpha_plane(f) if f.alpha else None
     n = threads_.resolve(threads)
@@ -198,14 +198,14 @@ def decode_file(
     plain = container.depth_version(f.format_version) == container.VERSION
     depths = None if plain else container.position_depths(f)
     if str(device) == "cpu" and openvino_net.available():
-        rgb = decode_openvino(m, indices, depths, precision, n, progress)
+        rgb = decode_openvino(m, indices, depths, resolve_precision(precision), n, progress)
     else:  # torch: CUDA, or no OpenVINO
         from .codec import resolve_device
         from .transform import decode_indices, network
 
-        dev = resolve_device(device)
+        dev = resolve_device(device)  # "auto" may be the CPU: then as "cpu", through torch
         with threads_.using(n):
-            net = network(m.net.to(dev), dev, n, precision)
+            net = network(m.net.to(dev), dev, n, resolve_precision(precision, dev.type))
             rgb = decode_indices(net, indices, dev, depths, progress)
     rgb = rgb[: f.height, : f.width]
     if f.mode in ("L", "LA"):
