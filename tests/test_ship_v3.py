@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_periods_follow_the_resumes_in_the_run_output(tmp_path):
 def test_register_adds_or_replaces_the_digest_and_leaves_the_default(tmp_path):
     (tmp_path / "vqcodec").mkdir()
     registry = tmp_path / "vqcodec" / "registry.py"
-    source = (ROOT / "vqcodec" / "registry.py").read_text()
+    shipped = (ROOT / "vqcodec" / "registry.py").read_text()
+    source = re.sub(rf'    "{ship.NAME}": "[0-9a-f]+",\n', "", shipped)  # as before shipping
     registry.write_text(source)
     ship.register(tmp_path, "ab" * 32)
     ship.register(tmp_path, "cd" * 32)

@@ -78,11 +78,16 @@ def test_new_files_are_compact_and_read_back_identical_tables(files):
     assert files[NEW][0].stat().st_size < files[OLD][0].stat().st_size
 
 
-def test_shipped_models_stay_format_1_with_their_digests():
+# Each shipped file keeps the format it shipped in: v1 and v2 before format 2 existed.
+SHIPPED_FORMATS = {"vqcodec-base-v1": OLD, "vqcodec-base-v2": OLD, "vqcodec-base-v3": NEW}
+
+
+def test_shipped_models_keep_their_format_and_digests():
+    assert set(SHIPPED_FORMATS) == set(SHIPPED_DIGESTS)
     for name, digest in SHIPPED_DIGESTS.items():
         path = MODELS_DIR / f"{name}.safetensors"
         with safe_open(str(path), framework="pt") as f:
-            assert f.metadata()["format"] == OLD
+            assert f.metadata()["format"] == SHIPPED_FORMATS[name]
         assert load_model(path).digest.hex() == digest
 
 

@@ -98,7 +98,7 @@ def write_set(tag: str, valid: dict[str, bytes], invalid: dict, model) -> None:
     for name, data in valid.items():
         (HERE / name).write_bytes(data)
         idx = codec.decode_streams(container.parse(data), model)
-        pixels, mode = codec.decode(data, model)
+        pixels, mode = codec.decode(data, model, precision="f32")  # the spec's pixels
         png = name.replace(".vqc", ".png")
         Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, mode).save(HERE / png)
         case = {
