@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import vqcodec
-from vqcodec.bench import rdmetrics
+from vqcodec.bench import rdmetrics, summary
 from vqcodec.weights import Model
 
 
@@ -135,10 +135,7 @@ def bench_rd(bench: dict) -> str:
         ratio = "" if over is None else f"{1 + over / 100:.4f}"
         lines.append(f"| {p['setting']} | {p['bpp']:.4f} | {p['psnr']:.2f} | {ratio} |")
     row = next(r for r in bench["summary"]["rows"] if r["codec"] == "vqcodec")
-    curve = lambda name: (  # noqa: E731
-        [p["bpp"] for p in bench["rd"][name]["points"]],
-        [p["psnr"] for p in bench["rd"][name]["points"]],
-    )
+    curve = lambda name: summary.rd_curve(bench["rd"][name]["points"])  # noqa: E731
     figures = []
     if row.get("bd_rate_vs_jpeg"):
         figures.append(f"BD-rate against JPEG 4:2:0 {row['bd_rate_vs_jpeg']['percent']:+.1f} %")

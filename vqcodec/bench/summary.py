@@ -10,7 +10,7 @@ REFERENCE = "jpeg"  # JPEG 4:2:0, the anchors' reference
 TARGET = "vqcodec"
 
 
-def _curve(points: list[dict], key: str) -> tuple[list[float], list[float]] | None:
+def rd_curve(points: list[dict], key: str = "psnr") -> tuple[list[float], list[float]] | None:
     """(mean bpp, mean ``key``) over a codec's settings, or None when ``key`` is missing."""
     pairs = [(p["bpp"], p[key]) for p in points if p.get(key) is not None]
     return ([b for b, _ in pairs], [q for _, q in pairs]) if pairs else None
@@ -30,8 +30,8 @@ def summarize(rd: dict[str, dict], published: dict[str, dict]) -> dict:
     one range every classical codec in the run reaches; BD-PSNR over the shared
     rate range; BD-rate on MS-SSIM (dB) where measured; PSNR at 0.25, 0.5, 1 bpp.
     """
-    psnr = {name: _curve(r["points"], "psnr") for name, r in rd.items()}
-    msssim = {name: _curve(r["points"], "ms_ssim_db") for name, r in rd.items()}
+    psnr = {name: rd_curve(r["points"], "psnr") for name, r in rd.items()}
+    msssim = {name: rd_curve(r["points"], "ms_ssim_db") for name, r in rd.items()}
     for name, ref in published.items():
         psnr[name], msssim[name] = (ref["bpp"], ref["psnr"]), None
     common = rdmetrics.common_range([c for n, c in psnr.items() if n in CLASSICAL and c])

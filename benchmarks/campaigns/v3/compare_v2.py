@@ -14,15 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from vqcodec.bench import rdmetrics
+from vqcodec.bench import rdmetrics, summary
 
 BANDS = [(23.9, 28.5), (28.5, 30.6), (30.6, 32.2)]
-
-
-def curve(results: dict, codec: str) -> tuple[list[float], list[float]]:
-    """(bpp, PSNR) of ``codec``'s points in a bench results file."""
-    points = results["rd"][codec]["points"]
-    return [p["bpp"] for p in points], [p["psnr"] for p in points]
 
 
 def main() -> None:
@@ -32,14 +26,17 @@ def main() -> None:
     args = ap.parse_args()
     with open(args.v3) as f3, open(args.v2) as f2:
         v3, v2 = json.load(f3), json.load(f2)
-    a, b = curve(v2, "vqcodec"), curve(v3, "vqcodec")
+    a, b = (
+        summary.rd_curve(v2["rd"]["vqcodec"]["points"]),
+        summary.rd_curve(v3["rd"]["vqcodec"]["points"]),
+    )
     found = rdmetrics.bd_rate(a, b)
     print(f"v3 against v2, over {found[1][0]:.2f}-{found[1][1]:.2f} dB: {found[0]:+.2f} %")
     for band in BANDS:
         print(f"  over {band[0]}-{band[1]} dB: {rdmetrics.bd_rate(a, b, within=band)[0]:+.2f} %")
     if "webp" in v3["rd"]:
         for name, c in (("v2", a), ("v3", b)):
-            got = rdmetrics.bd_rate(curve(v3, "webp"), c)
+            got = rdmetrics.bd_rate(summary.rd_curve(v3["rd"]["webp"]["points"]), c)
             print(f"{name} against WebP, over {got[1][0]:.2f}-{got[1][1]:.2f} dB: {got[0]:+.2f} %")
     for name, (bpp, psnr) in (("v2", a), ("v3", b)):
         at = [rdmetrics.quality_at_rate(bpp, psnr, r) for r in (0.25, 0.5, 1.0)]

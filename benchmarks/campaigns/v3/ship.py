@@ -224,13 +224,10 @@ def targets(bench: dict, usage: dict, flops: dict, size: int) -> list[dict]:
     """Issue 13's measurable targets, each with its value and whether it is met."""
     import numpy as np
 
-    from vqcodec.bench import rdmetrics
+    from vqcodec.bench import rdmetrics, summary
 
     rd = bench["rd"]
-    curve = lambda name: (  # noqa: E731
-        [p["bpp"] for p in rd[name]["points"]],
-        [p["psnr"] for p in rd[name]["points"]],
-    )
+    curve = lambda name: summary.rd_curve(rd[name]["points"])  # noqa: E731
     vq = curve("vqcodec")
     row = next(r for r in bench["summary"]["rows"] if r["codec"] == "vqcodec")
     webp = rdmetrics.bd_rate(curve("webp"), vq) if "webp" in rd else None
