@@ -89,10 +89,12 @@ def test_the_target_appearing_after_the_check_is_not_replaced(tmp_path, monkeypa
 # it never imports torch: these tests are about the process (its signals, exit code and
 # standard output), and a process importing torch would spend 2 s before the write.
 STUB_DECODE = (
-    "import sys\n"
+    "import io, sys\n"
     "from PIL import Image\n"
     "import vqcodec.api\n"
-    "vqcodec.api.decompress = lambda source, **options: Image.new('RGB', (30, 20))\n"
+    "png = io.BytesIO()\n"
+    "Image.new('RGB', (30, 20)).save(png, 'PNG')\n"
+    "vqcodec.api.decompress_to = lambda source, fmt, **options: png.getvalue()\n"
 )
 RUN_CLI = "from vqcodec.cli import main\nmain(sys.argv[1:])\n"
 

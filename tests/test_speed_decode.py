@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 import vqcodec
-from vqcodec import VQCodecError, decoding, imagesave, openvino_net
+from vqcodec import VQCodecError, decoding, openvino_net
 from vqcodec.architecture import decoder_layers
 from vqcodec.cli import main
-from vqcodec.imagesave import image_bytes
 from vqcodec.metrics import psnr
 
 needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
@@ -72,15 +69,6 @@ def test_cli_precision_option(tmp_path, photo, tiny_model_path, tiny_model):
         assert np.array_equal(np.asarray(Image.open(out)), np.asarray(want))
     bad = run(main, ["decompress", str(tmp_path / "a.vqc"), "--precision", "fp8", *model])
     assert bad.exit_code == 2 and "--precision" in bad.output
-
-
-def test_pngs_are_written_at_the_fast_zlib_level(photo):
-    image = Image.fromarray(photo)
-    written = image_bytes(image, "png")
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(written))), photo)
-    buf = io.BytesIO()
-    image.save(buf, "PNG", compress_level=imagesave.PNG_LEVEL)
-    assert written == buf.getvalue()
 
 
 def test_device_auto_on_a_cpu_decodes_as_cpu_does(tiny_model, photo, monkeypatch):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from . import container
+from . import threads as threads_
 from .effort import DEFAULT as DEFAULT_EFFORT
 from .errors import VQCodecError
 from .fileio import Source, input_cap, read_source
@@ -178,6 +179,44 @@ def decompress(
     if f.metadata and not strip:
         image.info.update(to_info(f.metadata))
     return image
+
+
+def decompress_to(
+    data: Source,
+    fmt: str = "PNG",
+    *,
+    model: Model | str | Path | None = None,
+    device: str = "cpu",
+    max_pixels: int = container.DEFAULT_MAX_PIXELS,
+    max_pixels_per_byte: int = container.DEFAULT_PIXELS_PER_BYTE,
+    threads: int | None = None,
+    progress: Callable | None = None,
+    strip: bool = False,
+    precision: str = "auto",
+) -> bytes:
+    """Decode a .vqc file to the bytes of an image file of format ``fmt`` (PNG, JPEG,
+    BMP, ...: any format Pillow writes), with the file's ICC profile, EXIF and XMP
+    wherever the format takes them unless ``strip``. A PNG is filtered and deflated on
+    ``threads`` threads while the image is being decoded (:mod:`vqcodec.pngstream`).
+    Other arguments as for :func:`decompress`."""
+    from .imagesave import extension_for, image_bytes, png_stream
+
+    extension_for(fmt)  # an unknown format is refused before any work
+    f = container.parse(_vqc(data, max_pixels), max_pixels, max_pixels_per_byte)
+    from . import decoding  # the model and OpenVINO: after the file is known to be valid
+
+    meta = None if strip else f.metadata
+    n = threads_.resolve(threads)
+    png = png_stream(fmt, f.width, f.height, f.mode, meta, n)
+    options = (model, device, threads, progress, precision)
+    if png is not None:
+        with png:
+            decoding.decode_file(f, *options, rows=png.add)
+            return png.finish()
+    image = to_image(*decoding.decode_file(f, *options))
+    if meta:
+        image.info.update(to_info(meta))
+    return image_bytes(image, fmt, n)
 
 
 def _depths(f: container.VQCFile) -> dict | None:

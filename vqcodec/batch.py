@@ -9,6 +9,7 @@ to the caller, which prints one progress bar and a closing summary.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import time
@@ -137,14 +138,16 @@ def _compress(source: Path) -> tuple[int, bytes, int]:
 
 
 def _decompress(source: Path) -> tuple[int, bytes, int]:
+    from PIL import Image
+
     from . import api
     from .fileio import read_bytes
-    from .imagesave import image_bytes
 
     data = read_bytes(str(source))
     options = _SETTINGS.options
-    image = api.decompress(
+    written = api.decompress_to(
         data,
+        options["fmt"],
         model=_MODEL,
         device=_SETTINGS.device,
         max_pixels=options.get("max_pixels", DEFAULT_MAX_PIXELS),
@@ -152,7 +155,8 @@ def _decompress(source: Path) -> tuple[int, bytes, int]:
         strip=options.get("strip", False),
         threads=_THREADS,
     )
-    return len(data), image_bytes(image, _SETTINGS.options["fmt"]), image.width * image.height
+    width, height = Image.open(io.BytesIO(written)).size  # reads the header only
+    return len(data), written, width * height
 
 
 def _one(source: Path, target: Path) -> Outcome:

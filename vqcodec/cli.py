@@ -404,7 +404,7 @@ def decompress(
       vqcodec decompress out/ -o back/ --format png -j 2
     """
     from . import api
-    from .imagesave import extension_for, format_for, image_bytes
+    from .imagesave import extension_for, format_for
 
     single = _single(inputs, output_dir)
     if single is None:
@@ -429,8 +429,9 @@ def decompress(
     extension_for(fmt)  # an unknown format is refused before decoding
     _check_extension(output, fmt, force)
     source = stdin() if input == STDIO else Path(input)
-    image = api.decompress(
+    data = api.decompress_to(
         source,
+        fmt,
         model=model,
         device=device,
         max_pixels=max_pixels,
@@ -440,7 +441,7 @@ def decompress(
         strip=strip,
         precision="bf16" if bf16 else precision,
     )
-    write_bytes(output, image_bytes(image, fmt), force)
+    write_bytes(output, data, force)
 
 
 @main.command()

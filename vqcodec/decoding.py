@@ -31,6 +31,8 @@ DECODER_HALO = 6  # latent positions around each decoded block, at least (see de
 
 # (rows, cols) of the latent grid -> float32 [3, 8 * rows, 8 * cols], the decoder's image
 Reconstruct = Callable[[slice, slice], np.ndarray]
+# (first row, uint8 [rows, W, C]): the image's rows from the top, as soon as they are decoded
+RowSink = Callable[[int, np.ndarray], None]
 
 
 def decoder_halo(cfg: ModelConfig) -> int:
@@ -50,12 +52,17 @@ def block_grid(rows: int, cols: int, block: tuple[int, int]):
 
 
 def decode_blocks(
-    reconstruct: Reconstruct, grid: tuple[int, int], halo: int, progress: Callable | None = None
+    reconstruct: Reconstruct,
+    grid: tuple[int, int],
+    halo: int,
+    progress: Callable | None = None,
+    rows: RowSink | None = None,
 ) -> np.ndarray:
     """uint8 ``[8h, 8w, 3]`` image of a latent ``grid`` ``(h, w)``, decoded by
     ``reconstruct`` in blocks of ``DECODE_BLOCK`` with ``halo`` positions around each.
     ``progress``, if given, wraps the loop over blocks (called as ``progress(blocks,
-    desc=...)``, like ``tqdm``'s constructor)."""
+    desc=...)``, like ``tqdm``'s constructor); ``rows``, if given, is handed each row of
+    blocks once it is decoded (rows of the returned array, which are not changed again)."""
     h, w = grid
     out = np.empty((h * DOWNSAMPLE, w * DOWNSAMPLE, 3), dtype=np.uint8)
     blocks = list(block_grid(h, w, DECODE_BLOCK))
@@ -71,6 +78,8 @@ def decode_blocks(
         out[top * DOWNSAMPLE : bottom * DOWNSAMPLE, left * DOWNSAMPLE : right * DOWNSAMPLE] = (
             pixels.transpose(1, 2, 0)
         )
+        if rows is not None and right == w:
+            rows(top * DOWNSAMPLE, out[top * DOWNSAMPLE : bottom * DOWNSAMPLE])
     return out
 
 
@@ -105,17 +114,19 @@ def decode_with(
     depths: np.ndarray | None,
     halo: int,
     progress: Callable | None = None,
+    rows: RowSink | None = None,
 ) -> np.ndarray:
     """uint8 ``[8h, 8w, 3]`` image of indices ``[S, h, w]`` (``depths`` ``[h, w]``: stages
     used per position, all if None): the codes of ``books`` summed in numpy, decoded by
-    ``run`` (float32 latents ``[1, D, h, w]`` to the image centred on 0) with ``halo``."""
+    ``run`` (float32 latents ``[1, D, h, w]`` to the image centred on 0) with ``halo``
+    (``progress`` and ``rows`` as for :func:`decode_blocks`)."""
 
     def reconstruct(rows: slice, cols: slice) -> np.ndarray:
         block_depths = None if depths is None else depths[rows, cols]
         z = dequantize(books, indices[:, rows, cols], block_depths)
         return run(z[None])[0] + np.float32(0.5)
 
-    return decode_blocks(reconstruct, indices.shape[1:], halo, progress)
+    return decode_blocks(reconstruct, indices.shape[1:], halo, progress, rows)
 
 
 def decode_openvino(
@@ -125,12 +136,13 @@ def decode_openvino(
     precision: str,
     threads: int,
     progress: Callable | None = None,
+    rows: RowSink | None = None,
 ) -> np.ndarray:
     """uint8 ``[8h, 8w, 3]`` image of indices ``[S, h, w]`` (``depths`` ``[h, w]``: stages
     used per position, all if None), decoded by OpenVINO without torch."""
     run = openvino_decoder(model, precision, threads)
     books = model.weights["quantizer.codebooks"]
-    return decode_with(run, books, indices, depths, decoder_halo(model.cfg), progress)
+    return decode_with(run, books, indices, depths, decoder_halo(model.cfg), progress, rows)
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:
@@ -188,8 +200,11 @@ def decode_file(
     threads: int | None = None,
     progress: Callable | None = None,
     precision: str = "auto",
+    rows: RowSink | None = None,
 ) -> tuple[np.ndarray, str]:
-    """:func:`decode` of a parsed file (whose metadata the caller may want too)."""
+    """:func:`decode` of a parsed file (whose metadata the caller may want too). ``rows``,
+    if given, is handed the image's rows (``[r, W, C]``, as returned) from the top, as
+    soon as the decoder has them, so that writing the image can overlap decoding."""
     resolve_precision(precision)  # a bad precision is refused before any work
     m = model_for(f.model, f.fingerprint, model)
     alpha = sections.alpha_plane(f) if f.alpha else None
@@ -197,8 +212,24 @@ def decode_file(
     indices = decode_streams(f, m)
     plain = container.depth_version(f.format_version) == container.VERSION
     depths = None if plain else container.position_depths(f)
-    if str(device) == "cpu" and openvino_net.available():
-        rgb = decode_openvino(m, indices, depths, resolve_precision(precision), n, progress)
+
+    def finished(top: int, rgb: np.ndarray) -> np.ndarray:
+        """The decoder's rows from ``top`` as the file's image has them: cropped to its
+        size, gray for L and LA, with its alpha."""
+        rgb = rgb[: max(0, f.height - top), : f.width]
+        if f.mode in ("L", "LA"):
+            rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
+        return rgb if alpha is None else np.concatenate([rgb, alpha[top : top + len(rgb)]], 2)
+
+    def sink(top: int, rgb: np.ndarray) -> None:
+        if top < f.height:
+            rows(top, finished(top, rgb))
+
+    streamed = str(device) == "cpu" and openvino_net.available()
+    if streamed:
+        precision = resolve_precision(precision)
+        hook = None if rows is None else sink
+        rgb = decode_openvino(m, indices, depths, precision, n, progress, hook)
     else:  # torch: CUDA, or no OpenVINO
         from .codec import resolve_device
         from .transform import decode_indices, network
@@ -207,7 +238,7 @@ def decode_file(
         with threads_.using(n):
             net = network(m.net.to(dev), dev, n, resolve_precision(precision, dev.type))
             rgb = decode_indices(net, indices, dev, depths, progress)
-    rgb = rgb[: f.height, : f.width]
-    if f.mode in ("L", "LA"):
-        rgb = np.round(rgb.astype(np.float32).mean(2, keepdims=True)).astype(np.uint8)
-    return (rgb if alpha is None else np.concatenate([rgb, alpha], 2)), f.mode
+    image = finished(0, rgb)
+    if rows is not None and not streamed:  # the torch path: every row at the end
+        rows(0, image)
+    return image, f.mode
