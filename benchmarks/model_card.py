@@ -6,7 +6,7 @@ From an evaluate_model.py JSON (how the v1 and v2 cards were made):
         --command "vqcodec train ..." > vqcodec/models/vqcodec-base-v1.md
 
 or from `vqcodec bench` results, a codebook usage JSON, heldout_rd.py's and flops.py's
-output (benchmarks/campaigns/v3/ship.py does this); the warm-start chain and the periods
+output (benchmarks/campaigns/ship.py does this); the warm-start chain and the periods
 of a campaign come from the model's own card:
 
     python benchmarks/model_card.py vqcodec-base-v3 --bench bench/results.json \

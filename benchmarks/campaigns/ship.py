@@ -1,25 +1,32 @@
-"""Ship the finished v3 campaign as vqcodec-base-v3, in one reviewed command.
+"""Ship a finished training campaign as a new model, in one reviewed command.
 
+A campaign is one entry in :data:`CAMPAIGNS`: the model it ships, the name its run writes,
+and the shipped model it warm-starts from (its ``run.sh`` is ``benchmarks/campaigns/<key>/``).
 From a finished run directory (``ckpt.safetensors`` at the last step, and the model file
-``vqcodec-v3-campaign.safetensors`` that the run's last call wrote from it), into the
-checkout ``--repo`` (default: this one):
+``<run model>.safetensors`` that the run's last call wrote from it), into the checkout
+``--repo`` (default: this one):
 
 1. recount the entropy tables on all 49 training photos with ``vqcodec.train.count_tables``
    (the function every training run ends with; the run itself counted on photos 1-40);
-2. write ``vqcodec/models/vqcodec-base-v3.safetensors`` (model-file format 2), its card
-   recording the warm-start chain from vqcodec-base-v2 and the periods the run took;
+2. write ``vqcodec/models/<name>.safetensors`` (model-file format 2), its card recording
+   the warm-start chain (the starting model's chain, then this campaign) and the periods
+   the run took;
 3. add its weights digest to ``registry.SHIPPED_DIGESTS`` (``DEFAULT_MODEL`` is left
-   alone: making v3 the default is a separate commit, once the targets are met);
+   alone: making a model the default is a separate commit, once the targets are met);
 4. measure it: ``vqcodec bench`` on Kodak, ``benchmarks/heldout_rd.py`` on photos 41-49
-   (against v2), codebook usage per stage at full quality on Kodak, FLOPs per pixel, and
-   decode MP/s of v2 and v3 side by side (6 Kodak images at 0.75 bpp, one thread);
-5. write the model card ``vqcodec/models/vqcodec-base-v3.md`` (benchmarks/model_card.py);
+   (against v2 and the starting model), codebook usage per stage at full quality on Kodak,
+   FLOPs per pixel, and decode MP/s against v2 and the starting model side by side (6
+   Kodak images at 0.75 bpp, one thread);
+5. write the model card ``vqcodec/models/<name>.md`` (benchmarks/model_card.py);
 6. write the test vectors (formats/vectors/make_vectors.py: the main and spec sets) and
    check that every vector, old and new, decodes (tests/test_vectors.py);
 7. print issue 13's targets, met or not, and write them to ``ship-targets.json``.
 
-    python benchmarks/campaigns/v3/ship.py /work/runs/train/v3 \
-        --bench-out benchmarks/results/vqcodec-base-v3
+    python benchmarks/campaigns/ship.py v4 /work/runs/train/v4 \
+        --bench-out benchmarks/results/vqcodec-base-v4
+
+(vqcodec-base-v3 was shipped by this script's first version, then
+``benchmarks/campaigns/v3/ship.py RUN_DIR``: the same steps as ``ship.py v3 RUN_DIR``.)
 
 ``--unfinished`` ships a run that has not reached its last step (dry runs only), and
 ``--limit N`` benches only the first N Kodak images (dry runs only: the card then says so).
@@ -36,14 +43,39 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-NAME = "vqcodec-base-v3"
 HERE = Path(__file__).resolve().parent
 PHOTOS = Path("/work/shared/data/train")
 KODAK = Path("/work/shared/data/kodak")
 TRAIN_PHOTOS, VAL_PHOTOS = "photos 001-040", "photos 041-049"
 CODES_USED = 0.9  # issue 13: every stage uses more than 90 % of its codes
+V2 = "vqcodec-base-v2"  # what issue 13 measures every new model against
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One training campaign: the model it ships, the name its run writes, where it starts."""
+
+    key: str  # benchmarks/campaigns/<key>/ holds its run.sh and README.md
+    name: str  # the shipped model
+    run_model: str  # the model name (and file stem) its run writes
+    init: str  # the shipped model it warm-starts from (--init-from)
+
+    @property
+    def against(self) -> list[str]:
+        """The shipped models it is measured beside: v2, and the one it started from."""
+        return list(dict.fromkeys([V2, self.init]))
+
+
+CAMPAIGNS = {
+    c.key: c
+    for c in (
+        Campaign("v3", "vqcodec-base-v3", "vqcodec-v3-campaign", V2),
+        Campaign("v4", "vqcodec-base-v4", "vqcodec-v4-campaign", "vqcodec-base-v3"),
+    )
+}
 
 
 def run_periods(run: Path) -> list[dict]:
@@ -68,14 +100,16 @@ def run_periods(run: Path) -> list[dict]:
     ]
 
 
-def campaign_command(train: dict, cfg: dict, threads: int) -> str:
-    """The ``vqcodec train`` command of benchmarks/campaigns/v3/run.sh, from the settings
-    a run records (every setting that is not the default, and the folders)."""
+def campaign_command(c: Campaign, train: dict, cfg: dict, threads: int) -> str:
+    """The ``vqcodec train`` command of the campaign's run.sh, from the settings a run
+    records (every setting that is not the default, and the folders)."""
+    from vqcodec.cli import main as cli
     from vqcodec.config import ModelConfig, TrainConfig
 
+    options = {p.name: p for p in cli.commands["train"].params}
     parts = [
-        "vqcodec train --data train40 --val val9 --init-from vqcodec-base-v2",
-        "--out vqcodec-v3-campaign.safetensors --name vqcodec-v3-campaign",
+        f"vqcodec train --data train40 --val val9 --init-from {c.init}",
+        f"--out {c.run_model}.safetensors --name {c.run_model}",
         "--checkpoint ckpt.safetensors --log log.jsonl",
     ]
     defaults = {**TrainConfig().__dict__, **ModelConfig().__dict__}
@@ -85,8 +119,9 @@ def campaign_command(train: dict, cfg: dict, threads: int) -> str:
             default = list(default)
         if key in defaults and value != default and key != "holdout":
             flag = f"--{key.replace('_', '-')}"
-            if isinstance(value, bool):
-                parts.append(flag if value else f"--no-{key.replace('_', '-')}")
+            if isinstance(value, bool):  # the switch's own spelling (--untiled-encoder)
+                switch = options[key]
+                parts.append(switch.opts[0] if value else switch.secondary_opts[0])
             elif isinstance(value, list):
                 parts.append(f"{flag} {','.join(map(str, value))}")
             else:
@@ -95,18 +130,23 @@ def campaign_command(train: dict, cfg: dict, threads: int) -> str:
     return " ".join(parts)
 
 
-def v2_command() -> str:
-    """vqcodec-base-v2's training command, as its card gives it."""
+def init_chain(name: str) -> list[dict]:
+    """How the shipped model ``name`` was made: the warm-start chain its card records, or
+    for a model trained from scratch (v1, v2) the one training command its card gives."""
     from vqcodec.registry import MODELS_DIR
+    from vqcodec.weights import load_model
 
-    card = (MODELS_DIR / "vqcodec-base-v2.md").read_text()
+    chain = load_model(MODELS_DIR / f"{name}.safetensors").card.get("chain")
+    if chain:
+        return list(chain)
+    card = (MODELS_DIR / f"{name}.md").read_text()
     found = re.search(r"```sh\n\s*(vqcodec train [^\n]+)\n", card)
     if found is None:
-        raise SystemExit("vqcodec-base-v2.md has no vqcodec train command")
-    return found.group(1).strip()
+        raise SystemExit(f"{name}.md has no vqcodec train command")
+    return [{"model": name, "command": found.group(1).strip()}]
 
 
-def recount(run: Path, photos: Path, out: Path, unfinished: bool) -> str:
+def recount(c: Campaign, run: Path, photos: Path, out: Path, unfinished: bool) -> str:
     """Steps 1-2: the model file with tables on all photos; returns its weights digest."""
     import torch
 
@@ -115,7 +155,7 @@ def recount(run: Path, photos: Path, out: Path, unfinished: bool) -> str:
     from vqcodec.weights import load_model, save_model
 
     info = checkpoint_info(run / "ckpt.safetensors")
-    campaign = load_model(run / "vqcodec-v3-campaign.safetensors")
+    campaign = load_model(run / f"{c.run_model}.safetensors")
     card = dict(campaign.card)
     if info is None or card.get("steps_done") != info["step"]:
         raise SystemExit(
@@ -134,26 +174,26 @@ def recount(run: Path, photos: Path, out: Path, unfinished: bool) -> str:
         f"({time.monotonic() - t0:.0f} s)",
         periods=run_periods(run),
         chain=[
-            {"model": "vqcodec-base-v2", "command": v2_command()},
+            *init_chain(c.init),
             {
-                "model": "vqcodec-v3-campaign",
-                "command": campaign_command(card["train"], cfg, card.get("threads", 1)),
-                "script": "benchmarks/campaigns/v3/run.sh RUN_DIR MINUTES (rerun per period)",
+                "model": c.run_model,
+                "command": campaign_command(c, card["train"], cfg, card.get("threads", 1)),
+                "script": f"benchmarks/campaigns/{c.key}/run.sh RUN_DIR MINUTES (rerun per period)",
                 "steps": info["step"],
             },
-            {"model": NAME, "command": "python benchmarks/campaigns/v3/ship.py RUN_DIR"},
+            {"model": c.name, "command": f"python benchmarks/campaigns/ship.py {c.key} RUN_DIR"},
         ],
         torch=torch.__version__,
     )
-    save_model(out, NAME, campaign.net, counts, card, context, left)
+    save_model(out, c.name, campaign.net, counts, card, context, left)
     return load_model(out).digest.hex()
 
 
-def register(repo: Path, digest: str) -> None:
+def register(repo: Path, name: str, digest: str) -> None:
     """Step 3: the digest in ``SHIPPED_DIGESTS`` (replacing an earlier dry run's)."""
     path = repo / "vqcodec" / "registry.py"
-    text = re.sub(rf'\n    "{NAME}": "[0-9a-f]+",', "", path.read_text())
-    entry = f'    "{NAME}": "{digest}",\n'
+    text = re.sub(rf'\n    "{name}": "[0-9a-f]+",', "", path.read_text())
+    entry = f'    "{name}": "{digest}",\n'
     head, sep, tail = text.partition("SHIPPED_DIGESTS = {\n")
     if not sep:
         raise SystemExit(f"{path}: no SHIPPED_DIGESTS table")
@@ -161,7 +201,7 @@ def register(repo: Path, digest: str) -> None:
     path.write_text(head + sep + body + entry + close + rest)
 
 
-def usage_on(folder: Path, limit: int | None) -> dict:
+def usage_on(name: str, folder: Path, limit: int | None) -> dict:
     """Codes used and perplexity per stage over the indices of top-quality files."""
     import numpy as np
 
@@ -171,7 +211,7 @@ def usage_on(folder: Path, limit: int | None) -> dict:
     from vqcodec.metrics import codebook_usage
     from vqcodec.train import IMAGE_SUFFIXES
 
-    model = vqcodec.get_model(NAME)
+    model = vqcodec.get_model(name)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     size = model.net.cfg.codebook_size
     hist = np.zeros((model.stages, size), dtype=np.int64)
@@ -188,8 +228,8 @@ def usage_on(folder: Path, limit: int | None) -> dict:
     return out
 
 
-def decode_speed(folder: Path, limit: int, repeats: int = 3) -> dict:
-    """Decode MP/s of vqcodec-base-v2 and v3 side by side in one process, one thread:
+def decode_speed(names: list[str], folder: Path, limit: int, repeats: int = 3) -> dict:
+    """Decode MP/s of the models ``names`` side by side in one process, one thread:
     each of the first ``limit`` images at 0.75 bpp by each model, best of ``repeats``
     decodes, the models alternating; medians over images."""
     import statistics
@@ -202,7 +242,7 @@ def decode_speed(folder: Path, limit: int, repeats: int = 3) -> dict:
     from vqcodec.train import IMAGE_SUFFIXES
 
     torch.set_num_threads(1)
-    models = {n: vqcodec.get_model(n) for n in ("vqcodec-base-v2", NAME)}
+    models = {n: vqcodec.get_model(n) for n in names}
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     rates: dict[str, list[float]] = {n: [] for n in models}
     for path in files:
@@ -270,6 +310,7 @@ def sh(cmd: list[str], repo: Path, out: Path | None = None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("campaign", choices=sorted(CAMPAIGNS), help="which campaign (CAMPAIGNS)")
     ap.add_argument("run", type=Path, help="the finished run directory")
     ap.add_argument("--repo", type=Path, default=HERE.parents[2], help="checkout to write")
     ap.add_argument("--photos", type=Path, default=PHOTOS)
@@ -279,86 +320,87 @@ def main() -> None:
     ap.add_argument("--codecs", default=None, help="vqcodec bench's --codecs [its default]")
     ap.add_argument("--unfinished", action="store_true", help="dry run on a stopped run")
     args = ap.parse_args()
+    c = CAMPAIGNS[args.campaign]
     repo, run, out = args.repo.resolve(), args.run.resolve(), args.bench_out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    model_file = repo / "vqcodec" / "models" / f"{NAME}.safetensors"
-    here = [py, repo / "benchmarks" / "campaigns" / "v3" / "ship.py"]
+    model_file = repo / "vqcodec" / "models" / f"{c.name}.safetensors"
+    here = [py, repo / "benchmarks" / "campaigns" / "ship.py"]
     recounted = sh(
-        [*here, "--step-recount", run, model_file, args.photos, str(args.unfinished)], repo
+        [*here, "--step-recount", c.key, run, model_file, args.photos, str(args.unfinished)], repo
     )
     digest = recounted.split()[-1]
-    register(repo, digest)
-    print(f"{NAME}: {model_file.stat().st_size} bytes, weights digest {digest}")
+    register(repo, c.name, digest)
+    print(f"{c.name}: {model_file.stat().st_size} bytes, weights digest {digest}")
     limit = [] if args.limit is None else ["--limit", str(args.limit)]
     codecs = [] if args.codecs is None else ["--codecs", args.codecs]
     threads = os.environ.get("OMP_NUM_THREADS", "1")
     sh(
-        [py, "-m", "vqcodec", "bench", args.kodak, "--model", NAME, *codecs,
+        [py, "-m", "vqcodec", "bench", args.kodak, "--model", c.name, *codecs,
          "--out", out / "kodak", "--force", "--no-progress", "--threads", threads, *limit],
         repo,
     )  # fmt: skip
+    against = [f"vqcodec/models/{n}.safetensors" for n in c.against]
     sh(
-        [py, "benchmarks/heldout_rd.py", args.photos,
-         "vqcodec/models/vqcodec-base-v2.safetensors", model_file],
+        [py, "benchmarks/heldout_rd.py", args.photos, *against, model_file],
         repo,
         out / "heldout.txt",
     )  # fmt: skip
-    sh([*here, "--step-usage", args.kodak, out / "usage.json", str(args.limit or 0)], repo)
+    sh([*here, "--step-usage", c.key, args.kodak, out / "usage.json", str(args.limit or 0)], repo)
     speed_images = str(min(args.limit or 24, 6))
-    sh([*here, "--step-speed", args.kodak, out / "decode-speed.json", speed_images], repo)
-    sh([py, "benchmarks/flops.py", "vqcodec-base-v2", NAME], repo, out / "flops.txt")
+    sh([*here, "--step-speed", c.key, args.kodak, out / "decode-speed.json", speed_images], repo)
+    sh([py, "benchmarks/flops.py", *c.against, c.name], repo, out / "flops.txt")
     note = (
         f"**Dry run**: the Kodak figures are of the first {args.limit} images only. "
         if args.limit
         else ""
     )
     card = sh(
-        [py, "benchmarks/model_card.py", NAME, "--bench", out / "kodak" / "results.json",
+        [py, "benchmarks/model_card.py", c.name, "--bench", out / "kodak" / "results.json",
          "--usage", out / "usage.json", "--heldout", out / "heldout.txt",
          "--flops", out / "flops.txt", "--speed", out / "decode-speed.json", "--note", note],
         repo,
     )  # fmt: skip
     model_file.with_suffix(".md").write_text(card)
     for which in ([], ["--spec"]):
-        sh([py, "formats/vectors/make_vectors.py", NAME, *which], repo)
+        sh([py, "formats/vectors/make_vectors.py", c.name, *which], repo)
     sh([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_vectors.py"], repo)
-    sh([*here, "--step-targets", out], repo)
+    sh([*here, "--step-targets", c.key, out], repo)
 
 
-def _flops(text: str) -> dict:
-    """The encoder and decoder FLOPs per pixel of v3 from benchmarks/flops.py's output."""
-    line = next(ln for ln in text.splitlines() if ln.startswith(NAME))
+def _flops(name: str, text: str) -> dict:
+    """The encoder and decoder FLOPs per pixel of ``name`` from benchmarks/flops.py's output."""
+    line = next(ln for ln in text.splitlines() if ln.startswith(name))
     enc, dec = re.findall(r"([\d.]+) kFLOP", line)[:2]
     return {"encoder": float(enc) * 1e3, "decoder": float(dec) * 1e3}
 
 
 def step(argv: list[str]) -> None:
     """The steps that run inside ``--repo``'s package (called by :func:`main`)."""
-    kind, rest = argv[0], argv[1:]
+    kind, c, rest = argv[0], CAMPAIGNS[argv[1]], argv[2:]
     if kind == "--step-recount":
         run, model_file, photos, unfinished = rest
         print(
             "weights digest",
-            recount(Path(run), Path(photos), Path(model_file), unfinished == "True"),
+            recount(c, Path(run), Path(photos), Path(model_file), unfinished == "True"),
         )
     elif kind == "--step-usage":
         folder, out, limit = rest
-        usage = usage_on(Path(folder), int(limit) or None)
+        usage = usage_on(c.name, Path(folder), int(limit) or None)
         Path(out).write_text(json.dumps(usage))
         print("codes used per stage:", usage["codes_used"])
     elif kind == "--step-speed":
         folder, out, limit = rest
-        speed = decode_speed(Path(folder), int(limit))
+        speed = decode_speed([*c.against, c.name], Path(folder), int(limit))
         Path(out).write_text(json.dumps(speed))
         print(f"decode MP/s at 0.75 bpp, one thread, {speed['images']} images: {speed}")
     elif kind == "--step-targets":
         out = Path(rest[0])
         bench = json.loads((out / "kodak" / "results.json").read_text())
         usage = json.loads((out / "usage.json").read_text())
-        found = targets(bench, usage, _flops((out / "flops.txt").read_text()), 256)
+        found = targets(bench, usage, _flops(c.name, (out / "flops.txt").read_text()), 256)
         (out / "ship-targets.json").write_text(json.dumps(found, indent=1))
-        print(f"issue 13 targets for {NAME} (Kodak: {len(bench['meta']['images'])} images):")
+        print(f"issue 13 targets for {c.name} (Kodak: {len(bench['meta']['images'])} images):")
         for t in found:
             value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
             print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {value}")
