@@ -6,21 +6,50 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqcodec import effort
+from vqcodec import effort, transform
 from vqcodec.quantizer import ResidualVQ
-from vqcodec.transform import greedy_search
+from vqcodec.transform import Greedy, network, search_paths
 
 
 def test_greedy_search_is_the_quantizers_nearest_codes():
     torch.manual_seed(0)
     vq = ResidualVQ(4, 32, 8)
     z = torch.randn(300, 8) * 0.3
-    found = greedy_search(vq.codebooks, 4, z)
-    idx = found[:4].long()
+    idx, err = Greedy(vq.codebooks, 4)(z)
     assert torch.equal(idx.T, vq.quantize(z, 4))
-    for d in range(1, 5):
-        rebuilt = vq.dequantize(idx[:d].T)
-        assert torch.allclose(found[4 + d - 1], (z - rebuilt).pow(2).sum(1).double(), atol=1e-5)
+    residual = z.clone()
+    for s in range(4):  # the quantizer's residuals, float for float
+        residual = residual - vq.codebooks[s][idx[s]]
+        assert torch.equal(err[s], residual.pow(2).sum(1))
+    # nearest in exact arithmetic too, wherever the runner-up is not within rounding
+    residual = z.double()
+    for s in range(4):
+        dist = torch.cdist(residual, vq.codebooks[s].double()).pow(2)
+        best = dist.min(1).values
+        runner_up = dist.sort(1).values[:, 1]
+        clear = runner_up - best > 1e-5
+        assert torch.equal(idx[s][clear], dist.argmin(1)[clear]) and clear.float().mean() > 0.99
+        residual = residual - vq.codebooks[s][idx[s]].double()
+
+
+def test_greedy_paths_extend_one_another_and_match_the_latents(tiny_model, photo):
+    net = network(tiny_model.net, "cpu", 2, "bf16")
+    paths = search_paths(net, photo, tiny_model.stages, None)
+    deep = paths[-1]
+    z = torch.cat([rows for _, rows, _ in transform._latent_blocks(net, photo, "cpu")])
+    assert all(np.array_equal(p, deep[: d + 1]) for d, p in enumerate(paths))
+    idx, err = Greedy(tiny_model.net.quantizer.codebooks, tiny_model.stages)(z)
+    blocks = list(transform._latent_blocks(net, photo, "cpu"))
+    start = 0
+    for (rs, cs), rows, _shape in blocks:
+        n = len(rows)
+        got = deep[:, rs, cs].reshape(len(deep), -1)
+        assert np.array_equal(got, idx[:, start : start + n].numpy())
+        assert np.array_equal(
+            paths.latent_error[:, rs, cs].reshape(len(deep), -1),
+            err[:, start : start + n].double().numpy(),
+        )
+        start += n
 
 
 def test_errors_around_a_first_choice_follow_latent_error_like_whole_image_passes():

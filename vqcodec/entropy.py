@@ -61,6 +61,7 @@ def decode(words: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
 
 NEIGHBOUR_STAGES = 2
 CHUNK_SYMBOLS = 16384
+KNOWN_CHUNK = 512  # symbols weighed at a time where every index is known: rows stay in cache
 PRODUCT_SHIFT = 8  # fractional bits of coder 3's products
 PRODUCT_MAX_COUNT = 1 << 22  # coder 3 needs neighbour table entries below this
 
@@ -185,14 +186,16 @@ class _Weigher:
 
 
 def _known_chunks(stage: int, present: np.ndarray):
-    """The coding order in slices of ``CHUNK_SYMBOLS`` positions, for sides that know
-    every index already (the encoder, the ideal rate)."""
-    chunks = list(_order(stage, present))
-    if not chunks:
-        return
-    r_all, c_all = (np.concatenate(v) for v in zip(*chunks, strict=True))
-    for i in range(0, len(r_all), CHUNK_SYMBOLS):
-        yield r_all[i : i + CHUNK_SYMBOLS], c_all[i : i + CHUNK_SYMBOLS]
+    """The coding order in slices of ``KNOWN_CHUNK`` positions, for sides that know every
+    index already (the encoder, the ideal rate): the wavefronts of :func:`_order` as one
+    sort (by anti-diagonal, then row), and rows of weights small enough to stay in cache
+    (kodim01's stage 0: 13 -> 5 ms; the words do not depend on the slicing)."""
+    r_all, c_all = np.nonzero(present)
+    if stage < NEIGHBOUR_STAGES:
+        order = np.lexsort((r_all, r_all + c_all))
+        r_all, c_all = r_all[order], c_all[order]
+    for i in range(0, len(r_all), KNOWN_CHUNK):
+        yield r_all[i : i + KNOWN_CHUNK], c_all[i : i + KNOWN_CHUNK]
 
 
 def _everywhere(present: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -278,10 +281,14 @@ def position_bits(
     total = np.empty(len(r))
     pairs, where = np.unique(a * len(weigh.counts) + left, return_inverse=True)
     sums = np.empty(len(pairs))
-    for i in range(0, len(pairs), 4096):  # rows of the pairs present, 4096 at a time
-        pa, pl = np.divmod(pairs[i : i + 4096], len(weigh.counts))
-        rows = weigh.context[pa] * weigh.left256[pl] / weigh.counts
-        sums[i : i + 4096] = (np.floor(rows, out=rows) + 1.0).sum(1)
+    for i in range(0, len(pairs), KNOWN_CHUNK):  # rows of the pairs present, a few at a time
+        pa, pl = np.divmod(pairs[i : i + KNOWN_CHUNK], len(weigh.counts))
+        rows = weigh.context[pa]
+        rows *= weigh.left256[pl]
+        rows /= weigh.counts
+        np.floor(rows, out=rows)
+        rows += 1.0
+        sums[i : i + KNOWN_CHUNK] = rows.sum(1)
     total[:] = sums[where]
     for only, table, index in ((up & ~lf, weigh.context, a), (~up & lf, weigh.left, left)):
         weight[only] = table[index[only], k[only]]

@@ -150,7 +150,7 @@ class RateModel:
         """The code search: a beam over the codebooks, scored by latent error +
         :func:`beam_rate` times the bits under the model's tables (its previous-stage
         tables where it has them); None for the greedy search below the highest effort
-        (each stage's nearest code, :func:`~vqcodec.transform.greedy_search`)."""
+        (each stage's nearest code, :class:`~vqcodec.transform.Greedy`)."""
         m = self.model
         if self.effort.beam_width == 1 and not self.effort.reference:
             return None
