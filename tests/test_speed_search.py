@@ -71,3 +71,17 @@ def test_every_effort_below_the_highest_decodes_no_more_than_five_maps():
     for level in range(1, effort.HIGHEST):
         assert effort.effort(level).pass_count(12) <= 5
     assert effort.effort(effort.HIGHEST).pass_count(12) == 12
+
+
+def test_nested_paths_are_priced_as_every_path_is(tiny_model, photo):
+    from vqcodec import coders, ratecontrol
+
+    rate = ratecontrol.RateModel(
+        tiny_model, 300.0, coders.for_model(tiny_model), effort=effort.effort(1), threads=2
+    )
+    paths = rate.paths(photo)
+    assert paths.nested
+    copied = transform.Paths([p.copy() for p in paths], paths.latent_error)
+    assert np.array_equal(rate.shared_bits(paths), rate.shared_bits(copied))
+    one = coders.position_bits(rate.coder, paths[-1], tiny_model)
+    assert np.array_equal(rate.bits(paths[-1]), one)  # priced on 2 threads

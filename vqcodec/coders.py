@@ -215,17 +215,24 @@ def decode_streams(coder: Coder, streams, model: Model, present: list[np.ndarray
 
 
 def position_bits(
-    coder: Coder, indices: np.ndarray, model: Model, present: list[np.ndarray] | None = None
+    coder: Coder,
+    indices: np.ndarray,
+    model: Model,
+    present: list[np.ndarray] | None = None,
+    workers: int = 1,
 ) -> np.ndarray:
     """float64 ``[stages, rows, cols]``: the ideal cost in bits of every index at the
-    ``present`` positions (default: all; 0 elsewhere), the rate the encoder weighs."""
+    ``present`` positions (default: all; 0 elsewhere), the rate the encoder weighs; the
+    stages priced on ``workers`` threads (numpy's sorts and gathers let go of the GIL)."""
     masks = _masks(indices, present)
-    return np.stack(
-        [
-            coder.bits(model, s, idx, indices[s - 1] if s else None, m)
-            for s, (idx, m) in enumerate(zip(indices, masks, strict=True))
-        ]
-    )
+
+    def one(s: int) -> np.ndarray:
+        return coder.bits(model, s, indices[s], indices[s - 1] if s else None, masks[s])
+
+    if workers <= 1:
+        return np.stack(list(map(one, range(len(indices)))))
+    with ThreadPoolExecutor(workers) as pool:
+        return np.stack(list(pool.map(one, range(len(indices)))))
 
 
 SLACK_WORDS = 2  # words a range coder's flush may save below the information it carries

@@ -179,7 +179,7 @@ class RateModel:
 
     def bits(self, indices: np.ndarray) -> np.ndarray:
         """The ideal cost in bits ``[stages, rows, cols]`` of every index of ``indices``."""
-        return coders.position_bits(self.coder, indices, self.model)
+        return coders.position_bits(self.coder, indices, self.model, workers=self.threads)
 
     def costs(self, rgb: np.ndarray, paths: Paths) -> DepthCosts:
         """Each depth's error and bits at every position: one decoder pass per depth, or
@@ -229,6 +229,8 @@ class RateModel:
         """
         deepest = paths[-1]
         base = self.bits(deepest)  # [S, rows, cols]
+        if isinstance(paths, Paths) and paths.nested:  # every path the deepest's first stages
+            return np.cumsum(base, 0)  # the sums below, added in the same order
         m, out = self.model, np.empty((len(paths), *deepest.shape[1:]))
         for d, idx in enumerate(paths, 1):
             total = np.zeros(deepest.shape[1:])

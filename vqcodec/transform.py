@@ -120,11 +120,14 @@ def encode_indices(
 class Paths(list):
     """What the code search found for every depth ``d`` in 1..S of an image: a list whose
     item ``d - 1`` is the ``d``-stage indices (int16 ``[d, rows, cols]``), with each
-    position's squared latent error at every depth (float64 ``[S, rows, cols]``)."""
+    position's squared latent error at every depth (float64 ``[S, rows, cols]``);
+    ``nested`` when each depth's indices are the deepest's first stages (greedy codes)."""
 
-    def __init__(self, indices: list[np.ndarray], latent_error: np.ndarray) -> None:
+    def __init__(
+        self, indices: list[np.ndarray], latent_error: np.ndarray, nested: bool = False
+    ) -> None:
         super().__init__(indices)
-        self.latent_error = latent_error
+        self.latent_error, self.nested = latent_error, nested
 
 
 def encode_paths(
@@ -174,7 +177,7 @@ def search_paths(
         overlap = isinstance(net, Accelerated)  # no torch network waits for the pool
         with ThreadPoolExecutor(workers) as pool, _torch_threads(1 if overlap else None):
             _greedy_blocks(pool, Greedy(books, stages), blocks, deep, error, overlap)
-        return Paths([deep[:d] for d in range(1, stages + 1)], error)
+        return Paths([deep[:d] for d in range(1, stages + 1)], error, nested=True)
     out = [np.empty((d, *grid), dtype=dtype) for d in range(1, stages + 1)]
     with ThreadPoolExecutor(workers) as pool:
         for (rs, cs), z, shape in blocks:
