@@ -17,6 +17,7 @@ from test_imports import VECTOR, cli, loaded_modules
 import vqcodec
 from vqcodec import architecture, decoding, openvino_net, transform
 from vqcodec.config import ModelConfig
+from vqcodec.errors import FormatError
 from vqcodec.model import VQVAE
 
 needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
@@ -101,3 +102,35 @@ def test_default_threads_without_torch_follow_omp_num_threads():
     env = {**os.environ, "OMP_NUM_THREADS": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["3", "False"], out.stderr
+
+
+def test_blocks_prepared_on_a_second_thread_give_the_same_pixels(monkeypatch):
+    monkeypatch.setattr(decoding, "DECODE_BLOCK", (3, 5))  # 4 x 3 blocks, ragged at the edges
+    rng = np.random.default_rng(3)
+    latent = rng.normal(0.5, 0.6, (3, 10, 13)).astype(np.float32)  # values beyond 0..1 too
+
+    def image(ys: slice, xs: slice) -> np.ndarray:  # a block's "decoder": each latent 8x8
+        return np.repeat(np.repeat(latent[:, ys, xs], 8, 1), 8, 2)
+
+    seen: dict[str, list[int]] = {"plain": [], "prepared": []}
+    plain = decoding.decode_blocks(
+        image, (10, 13), 2, rows=lambda top, r: seen["plain"].append(top)
+    )
+    prepared = decoding.decode_blocks(
+        lambda spans: image(*spans),
+        (10, 13),
+        2,
+        rows=lambda top, r: seen["prepared"].append(top),
+        prepare=lambda ys, xs: (ys, xs),
+    )
+    want = np.rint(np.clip(np.repeat(np.repeat(latent, 8, 1), 8, 2), 0, 1) * 255).astype(np.uint8)
+    assert np.array_equal(plain, want.transpose(1, 2, 0)) and np.array_equal(prepared, plain)
+    assert seen["plain"] == seen["prepared"] == [0, 24, 48, 72]
+
+    def broken(ys: slice, xs: slice):
+        if ys.start > 0:
+            raise FormatError("bad block")
+        return ys, xs
+
+    with pytest.raises(FormatError, match="bad block"):
+        decoding.decode_blocks(lambda s: image(*s), (10, 13), 2, prepare=broken)
