@@ -4,9 +4,10 @@ latent error left after each stage."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from vqcodec import effort, transform
+from vqcodec import effort, openvino_net, threads, transform
 from vqcodec.quantizer import ResidualVQ
 from vqcodec.transform import Greedy, network, search_paths
 
@@ -85,3 +86,30 @@ def test_nested_paths_are_priced_as_every_path_is(tiny_model, photo):
     assert np.array_equal(rate.shared_bits(paths), rate.shared_bits(copied))
     one = coders.position_bits(rate.coder, paths[-1], tiny_model)
     assert np.array_equal(rate.bits(paths[-1]), one)  # priced on 2 threads
+
+
+@pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
+def test_blocks_searched_on_parallel_workers_give_the_sequential_paths(
+    tiny_model, photo, monkeypatch
+):
+    monkeypatch.setattr(transform, "PARALLEL_BLOCK", (1, 2))  # many small blocks
+    found = []
+    for count in (1, 2):
+        net = network(tiny_model.net, "cpu", count, "bf16")
+        with threads.using(count):
+            found.append(search_paths(net, photo, tiny_model.stages, None))
+    assert np.array_equal(found[0][-1], found[1][-1])
+    assert np.array_equal(found[0].latent_error, found[1].latent_error)
+
+
+@pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
+def test_a_compiled_stack_runs_on_several_threads_at_once(tiny_model, photo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = transform._numpy_stack(tiny_model.net, "encoder", "f32", 1)
+    x = photo[None, :64, :64].transpose(0, 3, 1, 2).astype(np.float32) / 255
+    inputs = [x * (1 + i / 10) for i in range(8)]
+    alone = [run(v) for v in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, inputs))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))

@@ -11,6 +11,7 @@ rounds more.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
@@ -135,7 +136,8 @@ def compile_stack(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The stack (as :func:`graph` names it) compiled for the CPU at ``precision``
     (``"f32"`` or ``"bf16"``; bf16 with sub-pixel transposed convolutions) on ``threads``
-    threads: a function from float32 NCHW to float32 NCHW (the weights are read now)."""
+    threads: a function from float32 NCHW to float32 NCHW (the weights are read now), which
+    threads may call at once (each call on an infer request of its own)."""
     config = {
         "INFERENCE_PRECISION_HINT": precision,
         "INFERENCE_NUM_THREADS": threads,
@@ -143,8 +145,17 @@ def compile_stack(
     }
     model = graph(layers, weights, prefix, precision == "bf16", first)
     compiled = _core().compile_model(model, "CPU", config)
+    idle: queue.SimpleQueue = queue.SimpleQueue()  # infer requests not in use
 
     def run(x: np.ndarray) -> np.ndarray:
-        return compiled(np.ascontiguousarray(x, dtype=np.float32))[0].copy()
+        try:
+            request = idle.get_nowait()
+        except queue.Empty:  # one request per caller at a time: threads run in parallel
+            request = compiled.create_infer_request()
+        try:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            return request.infer({0: x}, share_inputs=True, share_outputs=False)[0]
+        finally:
+            idle.put(request)
 
     return run

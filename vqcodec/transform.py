@@ -26,6 +26,7 @@ from .decoding import decoder_halo
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE, encoder_reach
 
 ENCODE_BLOCK = (8, 32)  # tiles per encoder block: 256 x 1024 pixels
+PARALLEL_BLOCK = (4, 32)  # tiles per block encoded by one worker (Kodak: 4 or 6 blocks)
 SEARCH_ROWS = 512  # latents per call of the beam search
 GREEDY_ROWS = 1024  # latents per call of the greedy search (kodim01: 512 39 ms, 2048 32, 1024 30)
 
@@ -60,29 +61,44 @@ def _padded_window(rgb: np.ndarray, top: int, bottom: int, left: int, right: int
     return np.pad(window, pad, mode="edge")  # a contiguous copy even when nothing is added
 
 
+def _encoder_blocks(
+    rgb: np.ndarray, size: tuple[int, int] | None = None
+) -> list[tuple[int, int, int, int]]:
+    """``(top, bottom, left, right)`` in tiles of each block of ``size`` tiles (default
+    ``ENCODE_BLOCK``) of ``rgb``."""
+    rows, cols = -(-rgb.shape[0] // TILE), -(-rgb.shape[1] // TILE)
+    return list(decoding.block_grid(rows, cols, size or ENCODE_BLOCK))
+
+
 def _latent_blocks(net: VQVAE | Accelerated, rgb: np.ndarray, device: torch.device | str):
     """Encode ``rgb`` in blocks of whole tiles: yields each block's latent-grid slices and
     its latents as rows ``[N, D]`` (row-major over the block) with the block's shape."""
-    h, w = rgb.shape[:2]
+    for block in _encoder_blocks(rgb):
+        yield _latent_block(net, rgb, block, device)
+
+
+def _latent_block(
+    net: VQVAE | Accelerated,
+    rgb: np.ndarray,
+    block: tuple[int, int, int, int],
+    device: torch.device | str,
+) -> tuple[tuple[slice, slice], torch.Tensor, tuple[int, int]]:
+    """One block of :func:`_latent_blocks` (``block`` in tiles, as :func:`_encoder_blocks`)."""
+    r0, r1, c0, c1 = block
     halo = 0 if net.cfg.tiled_encoder else -(-encoder_reach(net.cfg) // TILE) * TILE
-    rows, cols = -(-h // TILE), -(-w // TILE)
-    for r0, r1, c0, c1 in decoding.block_grid(rows, cols, ENCODE_BLOCK):
-        top, left = max(0, r0 * TILE - halo), max(0, c0 * TILE - halo)
-        bottom, right = min(rows * TILE, r1 * TILE + halo), min(cols * TILE, c1 * TILE + halo)
-        block = _padded_window(rgb, top, bottom, left, right)
-        where = (
-            slice(r0 * LATENT_TILE, r1 * LATENT_TILE),
-            slice(c0 * LATENT_TILE, c1 * LATENT_TILE),
-        )
-        shape = ((r1 - r0) * LATENT_TILE, (c1 - c0) * LATENT_TILE)
-        if isinstance(net, Accelerated) and net.cfg.tiled_encoder:
-            yield where, torch.from_numpy(_tiled_latents(net, block)), shape
-            continue
-        x = torch.from_numpy(block).to(device).permute(2, 0, 1)[None].float() / 255.0
-        z = net.encode(x)[0]
-        y0, x0 = (r0 * TILE - top) // DOWNSAMPLE, (c0 * TILE - left) // DOWNSAMPLE
-        z = z[:, y0 : y0 + shape[0], x0 : x0 + shape[1]]
-        yield where, z.permute(1, 2, 0).reshape(-1, z.shape[0]), shape
+    rows, cols = -(-rgb.shape[0] // TILE), -(-rgb.shape[1] // TILE)
+    top, left = max(0, r0 * TILE - halo), max(0, c0 * TILE - halo)
+    bottom, right = min(rows * TILE, r1 * TILE + halo), min(cols * TILE, c1 * TILE + halo)
+    pixels = _padded_window(rgb, top, bottom, left, right)
+    where = (slice(r0 * LATENT_TILE, r1 * LATENT_TILE), slice(c0 * LATENT_TILE, c1 * LATENT_TILE))
+    shape = ((r1 - r0) * LATENT_TILE, (c1 - c0) * LATENT_TILE)
+    if isinstance(net, Accelerated) and net.cfg.tiled_encoder:
+        return where, torch.from_numpy(_tiled_latents(net, pixels)), shape
+    x = torch.from_numpy(pixels).to(device).permute(2, 0, 1)[None].float() / 255.0
+    z = net.encode(x)[0]
+    y0, x0 = (r0 * TILE - top) // DOWNSAMPLE, (c0 * TILE - left) // DOWNSAMPLE
+    z = z[:, y0 : y0 + shape[0], x0 : x0 + shape[1]]
+    return where, z.permute(1, 2, 0).reshape(-1, z.shape[0]), shape
 
 
 def _tiled_latents(net: Accelerated, block: np.ndarray) -> np.ndarray:
@@ -167,19 +183,15 @@ def search_paths(
     grid = _grid(rgb)
     error = np.empty((stages, *grid))
     books = net.quantizer.codebooks.float()
-    blocks = _latent_blocks(net, rgb, device)
-    if progress:
-        rows, cols = (-(-n // (LATENT_TILE * b)) for n, b in zip(grid, ENCODE_BLOCK, strict=True))
-        blocks = progress(blocks, desc="encoding", total=rows * cols)
-    workers = torch.get_num_threads()
     if search is None:
         deep = np.empty((stages, *grid), dtype=dtype)
-        overlap = isinstance(net, Accelerated)  # no torch network waits for the pool
-        with ThreadPoolExecutor(workers) as pool, _torch_threads(1 if overlap else None):
-            _greedy_blocks(pool, Greedy(books, stages), blocks, deep, error, overlap)
+        _greedy_blocks(net, rgb, Greedy(books, stages), deep, error, device, progress)
         return Paths([deep[:d] for d in range(1, stages + 1)], error, nested=True)
+    blocks = _latent_blocks(net, rgb, device)
+    if progress:
+        blocks = progress(blocks, desc="encoding", total=len(_encoder_blocks(rgb)))
     out = [np.empty((d, *grid), dtype=dtype) for d in range(1, stages + 1)]
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(torch.get_num_threads()) as pool:
         for (rs, cs), z, shape in blocks:
             best = _search_rows(pool, search, z)
             for d in range(stages):
@@ -191,39 +203,41 @@ def search_paths(
 
 
 def _greedy_blocks(
-    pool: ThreadPoolExecutor,
+    net: VQVAE | Accelerated,
+    rgb: np.ndarray,
     greedy: Greedy,
-    blocks,
     deep: np.ndarray,
     error: np.ndarray,
-    overlap: bool,
+    device: torch.device | str,
+    progress: Callable | None,
 ) -> None:
-    """The greedy search of each encoder block's latents, ``SEARCH_ROWS`` at a time on the
-    pool's threads, written into ``deep`` (indices ``[S, rows, cols]``) and ``error``.
-    With ``overlap`` the pool searches a block while the next one is encoded (OpenVINO
-    on its own threads; on 2 cores the encoder and the search then fill each other's
-    waits); without, each block is searched before the next is encoded, torch's threads
-    single within the search only."""
+    """Each encoder block encoded and greedily searched, written into ``deep`` (indices
+    ``[S, rows, cols]``) and ``error``. With OpenVINO networks the blocks are spread over
+    torch's thread count of workers, each encoding (OpenVINO on one thread) and searching
+    (torch on one thread) a block of its own: no worker waits for another until the end
+    (on the shared 2-core machine, in-block parallelism's hand-offs between threads cost
+    more than they gained). A torch network encodes and searches block by block."""
 
-    def collect(where, shape, parts) -> None:
-        found = [part.result() for part in parts]
+    def one(block: tuple[int, int, int, int]) -> None:
+        where, z, shape = _latent_block(encoder, rgb, block, device)
+        found = [greedy(rows) for rows in z.split(GREEDY_ROWS)]
         idx = torch.cat([i for i, _ in found], 1).reshape(-1, *shape)
         err = torch.cat([e for _, e in found], 1).reshape(-1, *shape)
         deep[(slice(None), *where)] = idx.cpu().numpy()
         error[(slice(None), *where)] = err.cpu().numpy()  # float32 -> float64, exact
 
-    pending = None
-    for where, z, shape in blocks:
-        with _torch_threads(None if overlap else 1):
-            parts = [pool.submit(_inferring, greedy, rows) for rows in z.split(GREEDY_ROWS)]
-            if not overlap:
-                collect(where, shape, parts)
-                continue
-        if pending:
-            collect(*pending)
-        pending = where, shape, parts
-    if pending:
-        collect(*pending)
+    workers = torch.get_num_threads()
+    if not isinstance(net, Accelerated) or workers == 1:
+        encoder, blocks = net, _encoder_blocks(rgb)
+        done = map(one, blocks)
+        for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
+            pass
+        return
+    encoder, blocks = Accelerated(net.net, net.precision, 1), _encoder_blocks(rgb, PARALLEL_BLOCK)
+    with ThreadPoolExecutor(workers) as pool, _torch_threads(1):
+        done = pool.map(partial(_inferring, one), blocks)
+        for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
+            pass
 
 
 class Greedy:
