@@ -59,11 +59,13 @@ def main() -> None:
                 run = [*cli, "decompress", str(vqc), str(Path(tmp) / f"back.{fmt}"), "-f"]
                 steps[f"decompress-{fmt}"].append(timed([*run, *threads], args.threads))
         size = vqc.stat().st_size
+        png_size = (Path(tmp) / "back.png").stat().st_size
     result = {
         "image": str(args.image),
         "megapixels": width * height / 1e6,
         "bytes": size,
         "bpp": 8 * size / (width * height),
+        "png_bytes": png_size,
         "threads": args.threads,
         "effort": args.effort,
         "load_average": os.getloadavg(),
