@@ -89,15 +89,20 @@ def test_nested_paths_are_priced_as_every_path_is(tiny_model, photo):
 
 
 @pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
+@pytest.mark.parametrize("tiled", [True, False])
 def test_blocks_searched_on_parallel_workers_give_the_sequential_paths(
-    tiny_model, photo, monkeypatch
+    tiny_model, photo, monkeypatch, tiled
 ):
+    from vqcodec.model import VQVAE, ModelConfig
+
     monkeypatch.setattr(transform, "PARALLEL_BLOCK", (1, 2))  # many small blocks
+    torch.manual_seed(0)
+    cfg = ModelConfig(channels=(8, 8, 8), enc_blocks=1, stages=4, codebook_size=16)
+    net = tiny_model.net if tiled else VQVAE(ModelConfig(**{**vars(cfg), "tiled_encoder": False}))
     found = []
     for count in (1, 2):
-        net = network(tiny_model.net, "cpu", count, "bf16")
         with threads.using(count):
-            found.append(search_paths(net, photo, tiny_model.stages, None))
+            found.append(search_paths(network(net.eval(), "cpu", count, "bf16"), photo, 4, None))
     assert np.array_equal(found[0][-1], found[1][-1])
     assert np.array_equal(found[0].latent_error, found[1].latent_error)
 

@@ -226,14 +226,19 @@ def _greedy_blocks(
         deep[(slice(None), *where)] = idx.cpu().numpy()
         error[(slice(None), *where)] = err.cpu().numpy()  # float32 -> float64, exact
 
-    workers = torch.get_num_threads()
-    if not isinstance(net, Accelerated) or workers == 1:
-        encoder, blocks = net, _encoder_blocks(rgb)
+    if not isinstance(net, Accelerated):
+        encoder, blocks, workers = net, _encoder_blocks(rgb), 1
+    else:  # the same blocks and one-thread stacks at every thread count: the same files
+        encoder, blocks = (
+            Accelerated(net.net, net.precision, 1),
+            _encoder_blocks(rgb, PARALLEL_BLOCK),
+        )
+        workers = torch.get_num_threads()
+    if workers == 1:
         done = map(one, blocks)
         for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
             pass
         return
-    encoder, blocks = Accelerated(net.net, net.precision, 1), _encoder_blocks(rgb, PARALLEL_BLOCK)
     with ThreadPoolExecutor(workers) as pool, _torch_threads(1):
         done = pool.map(partial(_inferring, one), blocks)
         for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
