@@ -11,6 +11,7 @@ from conftest import synthetic_photo
 
 import vqcodec
 from vqcodec import codec, coders, container, ratecontrol
+from vqcodec.quantizer import narrow_beam
 
 
 def mixed(h: int = 96, w: int = 128) -> np.ndarray:
@@ -289,3 +290,21 @@ def test_position_depth_files_carry_the_encoders_indices(tiny_model):
     assert back.shape == img.shape
     full = ratecontrol.assemble(_paths(tiny_model, img, TINY_MID), f.depths)
     assert np.array_equal(codec.decode_streams(f, tiny_model), full)
+
+
+def test_narrow_beam_finds_the_beam_searchs_paths(tiny_model):
+    """The lower efforts' cheaper beam: the highest effort's search, up to float rounding."""
+    q = tiny_model.net.quantizer
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(400, q.dim, generator=gen)
+    plain = torch.rand(q.stages, q.size, generator=gen) * 8
+    context = torch.rand(q.stages, q.size, q.size, generator=gen) * 8
+    rate, books = 0.05, q.codebooks.float()
+    for width in (1, 3):
+        beam = q.beam_search(z, q.stages, width, rate, plain, context, 2)
+        narrow = narrow_beam(books, z, width, rate * plain, rate * context, 2)
+        assert narrow.shape == beam.shape
+        assert (narrow == beam).all(2).float().mean() > 0.99
+    zero = torch.zeros(q.stages, q.size)
+    greedy = narrow_beam(books, z, 1, zero)
+    assert torch.equal(greedy[-1], q.quantize(z, q.stages))

@@ -19,15 +19,28 @@ Below the highest effort the networks run in OpenVINO in bf16 (see
 chosen, never what a file decodes to.
 
 The highest effort is the encoder as it always was (files byte-identical to earlier
-releases). Below it the code search is greedy (each stage's nearest code: the paths of
-all depths then extend one another, so their bits are priced once). The levels were
-chosen on 512x768 crops of training photos 41 and 42 against the highest effort (BD-rate,
-CPU seconds per encode on one thread of the loaded machine; bf16 throughout): no pass
-+6.6 %, 0.27 s; passes at depths 1, 12: +6.3 %, 0.48 s; 1, 3, 12: +5.5 %, 0.56 s; 1, 2,
-3, 6, 12: +3.8 %, 0.72 s (+3.7 % in float32, 2.27 s); all 12: +3.1 %, 1.71 s; around the
-first choice at offsets 0: +6.4 %, 0.45 s; -1, 1: +4.6 %, 0.57 s; -2, 0, 2: +3.5 %, 0.70 s;
--1, 0, 1: +2.8 %, 0.72 s; -2..2: +2.5 %, 0.88 s. ``benchmarks/effort_table.py``
-measures their speed and cost on Kodak.
+releases): a beam of 8 paths (``ResidualVQ.beam_search``) and all 12 depths decoded in
+torch float32. Efforts 3 and 4 keep a narrower beam (3 and 4 paths, the cheaper
+:func:`~vqcodec.quantizer.narrow_beam`), efforts 1 and 2 the greedy search (each stage's
+nearest code: the paths of all depths then extend one another, so their bits are priced
+once). The code search is what the lower efforts lose most by: on 512x512 centre crops
+of training photos 41-49 (BD-rate against the highest effort, qualities 2-10; CPU s per
+encode on one thread of the loaded machine, bf16, passes at offsets -1, 0, 1 unless
+said): greedy +4.6 %, 0.38 s; greedy codes with the beam's rate term +6.7 % (its rate
+weight times 0.3: +5.0 %); beam of 2 +2.9 %, 0.68 s; 3 +1.65 %; 4 +1.0 %, 1.01 s; 8
+-0.1 %, 1.46 s (so three passes around the first choice lose nothing against twelve);
+a beam of 4 over the first 3 stages only, then nearest codes, +3.5 %, 0.56 s; a beam
+of 3 with passes at -1, 1 +2.6 %; extrapolating a single pass's error by the latent
+error's ratio instead of its difference +7.9 % (one pass), +8.4 % (-1, 1). With
+``narrow_beam``, one thread, a 512x768 crop at quality 10: greedy 0.52 s of CPU, beam
+of 2 0.78 s, 3 0.83 s, 4 0.94 s.
+
+The depth search's levels before that were chosen on 512x768 crops of training photos
+41 and 42 (greedy codes, bf16): no pass +6.6 %, 0.27 s; passes at depths 1, 12: +6.3 %,
+0.48 s; 1, 3, 12: +5.5 %, 0.56 s; 1, 2, 3, 6, 12: +3.8 %, 0.72 s (+3.7 % in float32,
+2.27 s); all 12: +3.1 %, 1.71 s; around the first choice at offsets 0: +6.4 %, 0.45 s;
+-1, 1: +4.6 %, 0.57 s; -2, 0, 2: +3.5 %, 0.70 s; -1, 0, 1: +2.8 %, 0.72 s; -2..2: +2.5 %,
+0.88 s. ``benchmarks/effort_table.py`` measures the levels' speed and cost on Kodak.
 """
 
 from __future__ import annotations
@@ -71,9 +84,9 @@ class Effort:
 
 LEVELS = (
     Effort(1, beam_width=1, passes=0, precision="bf16"),
-    Effort(2, beam_width=1, passes=0, precision="bf16", around=(-1, 1)),
-    Effort(3, beam_width=1, passes=0, precision="bf16", around=(-1, 0, 1)),
-    Effort(4, beam_width=1, passes=0, precision="bf16", around=(-2, -1, 0, 1, 2)),
+    Effort(2, beam_width=1, passes=0, precision="bf16", around=(-1, 0, 1)),
+    Effort(3, beam_width=3, passes=0, precision="bf16", around=(-1, 0, 1)),
+    Effort(4, beam_width=4, passes=0, precision="bf16", around=(-1, 0, 1)),
     Effort(5, beam_width=8, passes=None, reference=True),
 )
 DEFAULT = 3

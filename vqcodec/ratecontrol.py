@@ -34,6 +34,7 @@ from . import coders, container, depthcode, entropy
 from .coders import Coder
 from .effort import DEFAULT, Effort, effort, estimate_around, estimate_errors
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
+from .quantizer import narrow_beam
 from .transform import Paths, decode_indices, network, search_paths
 
 if TYPE_CHECKING:
@@ -149,20 +150,26 @@ class RateModel:
     def search(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """The code search: a beam over the codebooks, scored by latent error +
         :func:`beam_rate` times the bits under the model's tables (its previous-stage
-        tables where it has them); None for the greedy search below the highest effort
-        (each stage's nearest code, :class:`~vqcodec.transform.Greedy`)."""
-        m = self.model
-        if self.effort.beam_width == 1 and not self.effort.reference:
+        tables where it has them): at the highest effort ``ResidualVQ.beam_search``, as
+        it always was, below it the cheaper :func:`~vqcodec.quantizer.narrow_beam`; None
+        for the greedy search (each stage's nearest code,
+        :class:`~vqcodec.transform.Greedy`)."""
+        m, width, stages = self.model, self.effort.beam_width, self.stages
+        if width == 1 and not self.effort.reference:
             return None
         bits = torch.from_numpy(entropy.code_bits(m.counts))
         context = None
         if m.context_counts is not None:
             context = torch.from_numpy(entropy.code_bits(m.context_counts))
-        quantizer, stages, width = m.net.quantizer, self.stages, self.effort.beam_width
-        rate = beam_rate(self.mu) if width > 1 else 0.0  # greedy: the nearest code
-        return lambda z: quantizer.beam_search(
-            z, stages, width, rate, bits, context, entropy.NEIGHBOUR_STAGES
-        )
+        quantizer, first = m.net.quantizer, entropy.NEIGHBOUR_STAGES
+        if self.effort.reference:
+            rate = beam_rate(self.mu) if width > 1 else 0.0  # greedy: the nearest code
+            return lambda z: quantizer.beam_search(z, stages, width, rate, bits, context, first)
+        rate = beam_rate(self.mu)
+        books = quantizer.codebooks[:stages].detach().float()
+        plain = rate * bits[:stages].float()
+        priced = None if context is None else rate * context[:stages].float()
+        return lambda z: narrow_beam(books, z, width, plain, priced, first)
 
     def net(self) -> VQVAE:
         """What runs the networks: torch at the highest effort (as the encoder always
