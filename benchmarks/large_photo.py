@@ -2,9 +2,10 @@
 
 Runs ``vqcodec compress`` at the default quality and effort and ``vqcodec decompress``
 (to PNG and to BMP) as child processes, each ``--repeats`` times, and records the wall
-and CPU seconds of each (the median wall), imports, model load and network compile
-included. Make a 12 MP photo from training photos, not Kodak, for example by tiling nine
-of them resized to 1334x1000 into 4000x3000:
+and CPU seconds and peak memory of each (the median wall), imports, model load and
+network compile included, the PNG's size and whether it reads back to the BMP's pixels.
+Make a 12 MP photo from training photos, not Kodak, for example by tiling nine of them
+resized to 1334x1000 into 4000x3000:
 
     python benchmarks/large_photo.py photo12mp.png --threads 2 \
         --out benchmarks/results/large-photo.json
@@ -15,26 +16,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 
 def timed(command: list[str], threads: int) -> dict:
-    """Wall and CPU seconds (user + system) of one child process running ``command``."""
+    """Wall and CPU seconds (user + system) and peak resident memory (MiB) of one child
+    process running ``command``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu}
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mib": usage.ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -59,13 +63,16 @@ def main() -> None:
                 run = [*cli, "decompress", str(vqc), str(Path(tmp) / f"back.{fmt}"), "-f"]
                 steps[f"decompress-{fmt}"].append(timed([*run, *threads], args.threads))
         size = vqc.stat().st_size
-        png_size = (Path(tmp) / "back.png").stat().st_size
+        png, bmp = (Path(tmp) / f"back.{fmt}" for fmt in ("png", "bmp"))
+        png_size = png.stat().st_size
+        same = np.array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(bmp)))
     result = {
         "image": str(args.image),
         "megapixels": width * height / 1e6,
         "bytes": size,
         "bpp": 8 * size / (width * height),
         "png_bytes": png_size,
+        "png_pixels_equal_bmp": bool(same),
         "threads": args.threads,
         "effort": args.effort,
         "load_average": os.getloadavg(),
@@ -78,7 +85,10 @@ def main() -> None:
         },
     }
     for name, s in result["steps"].items():
-        print(f"{name}: {s['median_wall_s']:.2f} s wall, CPU {s['runs'][0]['cpu_s']:.2f} s")
+        cpu, peak = (
+            sorted(r[k] for r in s["runs"])[len(s["runs"]) // 2] for k in ("cpu_s", "peak_mib")
+        )
+        print(f"{name}: {s['median_wall_s']:.2f} s wall, CPU {cpu:.2f} s, peak {peak:.0f} MiB")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
