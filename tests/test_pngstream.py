@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -17,6 +18,7 @@ import vqcodec
 from vqcodec import container, decoding, imagesave, metadata, openvino_net, pngstream
 from vqcodec.cli import main
 
+needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
 
 
@@ -188,3 +190,31 @@ def test_cli_png_is_the_api_png(photo, tiny_model, tiny_model_path, tmp_path):
     data = (tmp_path / "a.vqc").read_bytes()
     assert (tmp_path / "b.png").read_bytes() == vqcodec.api.decompress_to(data, model=tiny_model)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vqc", "b.png"]
+
+
+@needs_openvino
+def test_a_decode_failing_midway_leaves_no_file_and_no_threads(
+    photo, tiny_model, tiny_model_path, tmp_path, small_blocks, monkeypatch
+):
+    data = vqcodec.compress(photo, 3, model=tiny_model)
+    (tmp_path / "a.vqc").write_bytes(data)
+    calls = []
+    real = decoding.openvino_decoder
+
+    def failing(*args):
+        run = real(*args)
+
+        def once(z):
+            calls.append(1)
+            if len(calls) > 5:  # after the first row of blocks went to the PNG writer
+                raise vqcodec.FormatError("block 6 is broken")
+            return run(z)
+
+        return once
+
+    monkeypatch.setattr(decoding, "openvino_decoder", failing)
+    args = ["decompress", str(tmp_path / "a.vqc"), str(tmp_path / "b.png"), "--threads", "2"]
+    result = CliRunner().invoke(main, [*args, "--model", str(tiny_model_path)])
+    assert result.exit_code == 1 and "block 6 is broken" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vqc"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("png")]
