@@ -158,7 +158,7 @@ def test_rows_are_handed_over_as_decoded(
     tops = [top for top, _ in got]
     assert tops == ([0, 24, 48, 72] if openvino else [0])  # 3 latent rows: 24 pixel rows
     assert np.array_equal(np.concatenate([r for _, r in got]), pixels)
-    written = vqcodec.api.decompress_to(data, "PNG", model=tiny_model, threads=2)
+    written = vqcodec.decompress_to(data, "PNG", model=tiny_model, threads=2)
     want = np.asarray(vqcodec.decompress(data, model=tiny_model, threads=1))
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(written))), want)
     assert np.array_equal(spec_read(written)[0], pixels)
@@ -170,14 +170,14 @@ def test_decompress_to_other_formats_and_metadata(photo, tiny_model, tmp_path):
     image.info["icc_profile"] = icc
     data = vqcodec.compress(image, 3, model=tiny_model)
     want = vqcodec.decompress(data, model=tiny_model)
-    bmp = vqcodec.api.decompress_to(data, "BMP", model=tiny_model)
+    bmp = vqcodec.decompress_to(data, "BMP", model=tiny_model)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(bmp))), np.asarray(want))
-    png = Image.open(io.BytesIO(vqcodec.api.decompress_to(data, "png", model=tiny_model)))
+    png = Image.open(io.BytesIO(vqcodec.decompress_to(data, "png", model=tiny_model)))
     assert png.info["icc_profile"] == icc
-    bare = vqcodec.api.decompress_to(data, "PNG", model=tiny_model, strip=True)
+    bare = vqcodec.decompress_to(data, "PNG", model=tiny_model, strip=True)
     assert "icc_profile" not in Image.open(io.BytesIO(bare)).info
     with pytest.raises(vqcodec.VQCodecError, match="unknown image format"):
-        vqcodec.api.decompress_to(data, "NOPE", model=tiny_model)
+        vqcodec.decompress_to(data, "NOPE", model=tiny_model)
 
 
 def test_cli_png_is_the_api_png(photo, tiny_model, tiny_model_path, tmp_path):
@@ -188,7 +188,7 @@ def test_cli_png_is_the_api_png(photo, tiny_model, tiny_model_path, tmp_path):
     result = run(main, ["decompress", str(tmp_path / "a.vqc"), str(tmp_path / "b.png"), *model])
     assert result.exit_code == 0, result.output
     data = (tmp_path / "a.vqc").read_bytes()
-    assert (tmp_path / "b.png").read_bytes() == vqcodec.api.decompress_to(data, model=tiny_model)
+    assert (tmp_path / "b.png").read_bytes() == vqcodec.decompress_to(data, model=tiny_model)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a.vqc", "b.png"]
 
 
