@@ -308,3 +308,15 @@ def test_narrow_beam_finds_the_beam_searchs_paths(tiny_model):
     zero = torch.zeros(q.stages, q.size)
     greedy = narrow_beam(books, z, 1, zero)
     assert torch.equal(greedy[-1], q.quantize(z, q.stages))
+
+
+def test_beam_paths_are_priced_as_every_path_is(tiny_model):
+    """The beam's paths do not extend one another: each is priced where it differs from
+    the deepest, in the first stages wherever an index above or to the left differs too."""
+    rate = ratecontrol.RateModel(
+        tiny_model, 300.0, coders.for_model(tiny_model), effort=vqcodec.effort.effort(3)
+    )
+    paths = rate.paths(mixed())
+    assert not paths.nested and any(not np.array_equal(p, paths[-1][: len(p)]) for p in paths[:-1])
+    every = np.stack([rate.bits(p).sum(0) for p in paths])
+    assert np.array_equal(rate.shared_bits(paths), every)

@@ -46,9 +46,17 @@ class Coder:
         raise NotImplementedError
 
     def bits(
-        self, model: Model, stage: int, symbols: np.ndarray, previous, present: np.ndarray
+        self,
+        model: Model,
+        stage: int,
+        symbols: np.ndarray,
+        previous,
+        present: np.ndarray,
+        where: np.ndarray | None = None,
     ) -> np.ndarray:
-        """float64 ``[rows, cols]``: each present index's ideal cost in bits, 0 elsewhere."""
+        """float64 ``[rows, cols]``: each present index's ideal cost in bits, 0 elsewhere
+        (and outside ``where``, if given: only those priced, with every present index
+        known as context)."""
         raise NotImplementedError
 
     def least_bits(self, model: Model, stage: int) -> float:
@@ -73,8 +81,9 @@ class Plain(Coder):
         out[present] = entropy.decode(words, model.counts[stage], int(present.sum()))
         return out
 
-    def bits(self, model, stage, symbols, previous, present):
-        return entropy.code_bits(model.counts)[stage][symbols] * present
+    def bits(self, model, stage, symbols, previous, present, where=None):
+        priced = present if where is None else present & where
+        return entropy.code_bits(model.counts)[stage][symbols] * priced
 
     def least_bits(self, model, stage):
         return least_bits(model.counts[stage])
@@ -103,9 +112,9 @@ class Context(Coder):
         t = self.tables(model, stage)
         return entropy.decode_stage(words, stage, t, previous, present.shape, present)
 
-    def bits(self, model, stage, symbols, previous, present):
+    def bits(self, model, stage, symbols, previous, present, where=None):
         t = self.tables(model, stage)
-        return entropy.position_bits(symbols, stage, t, previous, present)
+        return entropy.position_bits(symbols, stage, t, previous, present, where)
 
     def least_bits(self, model, stage):
         if stage >= entropy.NEIGHBOUR_STAGES:

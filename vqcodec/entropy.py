@@ -249,9 +249,12 @@ def position_bits(
     t: Tables,
     previous: np.ndarray | None,
     present: np.ndarray | None = None,
+    where: np.ndarray | None = None,
 ) -> np.ndarray:
     """Coder 2's or 3's ideal cost of each index, ``-log2 p(index | context)``, as float64
     ``[rows, cols]`` (0 where absent): what the encoder weighs when it chooses depths.
+    ``where``, if given, limits the positions priced (0 elsewhere) without changing which
+    indices count as known: each costs what it costs when every present one is priced.
 
     Each cost is the index's weight over its row's sum, the row as :class:`_Weigher`
     gives it to the range coder; a row's sum is taken once per context (previous index,
@@ -261,7 +264,8 @@ def position_bits(
     mask = _everywhere(present, sym.shape)
     out = np.zeros(sym.shape, dtype=np.float64)
     weigh = _Weigher(t, stage)
-    r, c = np.nonzero(mask)
+    priced = mask if where is None else mask & where
+    r, c = np.nonzero(priced)
     if not len(r):
         return out
     k = sym[r, c]
@@ -273,7 +277,7 @@ def position_bits(
         for r, c in _known_chunks(stage, mask):
             w = _floats(neighbour_weights(t, sym, mask, r, c))
             out[r, c] = -np.log2(w[np.arange(len(r)), sym[r, c]] / w.sum(1))
-        return out
+        return out if where is None else np.where(priced, out, 0.0)
     ra, cl = np.maximum(r - 1, 0), np.maximum(c - 1, 0)
     up, lf = (r > 0) & mask[ra, c], (c > 0) & mask[r, cl]
     a, left = sym[ra, c], sym[r, cl]

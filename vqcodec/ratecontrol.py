@@ -230,9 +230,9 @@ class RateModel:
 
         Each stage's index is priced once on the deepest path; a shallower path reuses
         that price wherever its index and the one before equal the deepest path's, and
-        prices its own index elsewhere. The first stages, priced by their neighbours'
-        indices too, are priced whole for each path that differs there. The same bits as
-        pricing every path, several times faster.
+        prices its own index elsewhere. In the first stages, priced by the indices above
+        and to the left too, a path prices its own where any of the three differ. The
+        same bits as pricing every path, several times faster.
         """
         deepest = paths[-1]
         base = self.bits(deepest)  # [S, rows, cols]
@@ -248,10 +248,14 @@ class RateModel:
                 if not differ.any():
                     total += base[s]
                     continue
-                if s < entropy.NEIGHBOUR_STAGES:
-                    differ = np.ones_like(differ)
+                present = differ
+                if s < entropy.NEIGHBOUR_STAGES:  # priced by the indices above and left too
+                    present = np.ones_like(differ)
+                    differ[1:] |= differ[:-1].copy()
+                    differ[:, 1:] |= differ[:, :-1].copy()
                 total += np.where(differ, 0.0, base[s])
-                total += self.coder.bits(m, s, idx[s], idx[s - 1] if s else None, differ)
+                prev = idx[s - 1] if s else None
+                total += self.coder.bits(m, s, idx[s], prev, present, differ)
             out[d - 1] = total
         return out
 
