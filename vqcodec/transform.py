@@ -194,11 +194,12 @@ def search_paths(
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
         for (rs, cs), z, shape in blocks:
             best = _search_rows(pool, search, z)
-            for d in range(stages):
-                rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
-                err = (z.float() - rebuilt).pow(2).sum(1).reshape(shape)
-                error[d, rs, cs] = err.cpu().numpy()
-                out[d][:, rs, cs] = best[d, :, : d + 1].T.reshape(d + 1, *shape).cpu().numpy()
+            with _torch_threads(1):  # small operations, whose threads would wait on each other
+                for d in range(stages):
+                    rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
+                    err = (z.float() - rebuilt).pow(2).sum(1).reshape(shape)
+                    error[d, rs, cs] = err.cpu().numpy()
+                    out[d][:, rs, cs] = best[d, :, : d + 1].T.reshape(d + 1, *shape).cpu().numpy()
     return Paths(out, error)
 
 
