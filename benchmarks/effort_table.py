@@ -10,7 +10,10 @@
 2. The speed table, in the same run: encode and decode MP/s of vqcodec (at quality
    ``--speed-quality`` and the efforts in ``--speed-efforts``, ``--threads`` threads) and
    of WebP, AVIF and JPEG XL (single-threaded, at the settings nearest 0.75 bpp on
-   Kodak), each in its own child process (vqcodec.bench.speed.run_worker).
+   Kodak), each in its own child process (vqcodec.bench.speed.run_worker). ``--rd-from``
+   and ``--speed-from`` take either table from an earlier ``--out``, so the two can be
+   measured apart (the RD points on one thread in the background, the speed on a quiet
+   machine).
 
     python benchmarks/effort_table.py ../shared/data/kodak --out benchmarks/results/effort.json \\
         --highest-from benchmarks/results/vqcodec-base-v2-kodak.json
@@ -193,6 +196,9 @@ def main() -> None:
     ap.add_argument(
         "--rd-from", type=Path, default=None, help="take the RD points from an earlier --out"
     )
+    ap.add_argument(
+        "--speed-from", type=Path, default=None, help="take the speed table from an earlier --out"
+    )
     ap.add_argument("--speed-images", type=int, default=6, help="0: no speed table")
     ap.add_argument("--speed-quality", type=int, default=10)
     ap.add_argument("--speed-efforts", default="1,3,5")
@@ -213,9 +219,15 @@ def main() -> None:
         rd = rd_points(args, model, pixels, qualities)
         rd_threads, rd_load = args.threads, os.getloadavg()
     table = effort_rows(rd, pixels, qualities)
-    speed = speed_jobs(paths, args) if args.speed_images else {}
+    speed = speed_jobs(paths, args) if args.speed_images and not args.speed_from else {}
     decode_cost = None
-    if args.speed_images:
+    if args.speed_from:  # its speed figures, settings and load as they were measured
+        earlier = json.loads(args.speed_from.read_text())
+        speed, decode_cost = earlier["speed"], earlier["bf16_decode"]
+        for key in ("threads", "speed_images", "speed_quality", "repeats"):
+            setattr(args, key, earlier[key])
+        load = earlier["load_average"]
+    elif args.speed_images:
         first = {n: pixels[n] for n in list(pixels)[: args.speed_images]}
         decode_cost = bf16_decode_cost(model, first, args.speed_quality, args.threads)
         print(decode_cost, flush=True)
@@ -232,7 +244,7 @@ def main() -> None:
         "rd_threads": rd_threads,
         "rd_load_average": rd_load,
         "threads": args.threads,
-        "load_average": os.getloadavg(),
+        "load_average": load if args.speed_from else os.getloadavg(),
         "speed_images": args.speed_images,
         "speed_quality": args.speed_quality,
         "repeats": args.repeats,
