@@ -314,7 +314,7 @@ def test_beam_paths_are_priced_as_every_path_is(tiny_model):
     """The beam's paths do not extend one another: each is priced where it differs from
     the deepest, in the first stages wherever an index above or to the left differs too."""
     rate = ratecontrol.RateModel(
-        tiny_model, 300.0, coders.for_model(tiny_model), effort=vqcodec.effort.effort(3)
+        tiny_model, 300.0, coders.for_model(tiny_model), effort=vqcodec.effort.effort(4)
     )
     paths = rate.paths(mixed())
     assert not paths.nested and any(not np.array_equal(p, paths[-1][: len(p)]) for p in paths[:-1])
