@@ -312,7 +312,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("campaign", choices=sorted(CAMPAIGNS), help="which campaign (CAMPAIGNS)")
     ap.add_argument("run", type=Path, help="the finished run directory")
-    ap.add_argument("--repo", type=Path, default=HERE.parents[2], help="checkout to write")
+    ap.add_argument("--repo", type=Path, default=HERE.parents[1], help="checkout to write")
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--kodak", type=Path, default=KODAK)
     ap.add_argument("--bench-out", type=Path, required=True, help="folder for bench results")
