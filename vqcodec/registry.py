@@ -20,6 +20,7 @@ SHIPPED_DIGESTS = {
     "vqcodec-base-v1": "6db8eb83e4ddb94aec25005a334c8c31b81725820342846fdaefacb8e65b6d48",
     "vqcodec-base-v2": "cfb9d30b943d2e15a5f49e4920467b68f8b05a3574d8c53a11598e7f4a2f907f",
     "vqcodec-base-v3": "e0394fd2792c1c889656b21b82b8fc55114f3c0a304199098c9f0ab044157932",
+    "vqcodec-base-v4": "fbc1adb312446b80ef6b322c27ec1f682b7e581abd2d0481f711dbda72b18086",
 }
 
 
