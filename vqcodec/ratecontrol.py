@@ -161,11 +161,9 @@ class RateModel:
         context = None
         if m.context_counts is not None:
             context = torch.from_numpy(entropy.code_bits(m.context_counts))
-        quantizer, first = m.net.quantizer, entropy.NEIGHBOUR_STAGES
+        quantizer, first, rate = m.net.quantizer, entropy.NEIGHBOUR_STAGES, beam_rate(self.mu)
         if self.effort.reference:
-            rate = beam_rate(self.mu) if width > 1 else 0.0  # greedy: the nearest code
             return lambda z: quantizer.beam_search(z, stages, width, rate, bits, context, first)
-        rate = beam_rate(self.mu)
         books = quantizer.codebooks[:stages].detach().float()
         plain = rate * bits[:stages].float()
         priced = None if context is None else rate * context[:stages].float()
