@@ -32,6 +32,7 @@ import torch
 
 from . import coders, container, depthcode, entropy
 from .coders import Coder
+from .decoding import resolve_precision
 from .effort import DEFAULT, Effort, effort, estimate_around, estimate_errors
 from .model import DOWNSAMPLE, LATENT_TILE, TILE, VQVAE
 from .quantizer import narrow_beam
@@ -175,7 +176,8 @@ class RateModel:
         net = self.model.net.to(self.device)
         if self.effort.reference:
             return net
-        return network(net, self.device, self.threads, self.effort.precision)
+        precision = resolve_precision(self.effort.precision, str(self.device))
+        return network(net, self.device, self.threads, precision)
 
     def paths(self, rgb: np.ndarray) -> Paths:
         """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an
