@@ -70,6 +70,7 @@ class Effort:
     beam_width: int  # paths the code search keeps (1: greedy, each stage's nearest code)
     passes: int | None  # decoder passes of the depth search (None: one per depth)
     precision: str = "f32"  # the networks' below the highest effort (auto: bf16 where native)
+    encoder: str | None = None  # the encoder's, if not ``precision``'s (int8 where native)
     reference: bool = False  # torch networks, exactly as before effort levels existed
     around: tuple[int, ...] = ()  # passes at depth maps offset from a first estimate's
 
@@ -88,7 +89,7 @@ class Effort:
 
 
 LEVELS = (
-    Effort(1, beam_width=1, passes=0, precision="auto"),
+    Effort(1, beam_width=1, passes=0, precision="auto", encoder="int8"),
     Effort(2, beam_width=1, passes=0, precision="auto", around=(-1, 1)),
     Effort(3, beam_width=1, passes=0, precision="auto", around=(-1, 0, 1)),
     Effort(4, beam_width=3, passes=0, precision="auto", around=(-1, 0, 1)),

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import coders, container, depthcode, entropy
+from . import coders, container, depthcode, entropy, openvino_net
 from .coders import Coder
 from .decoding import resolve_precision
 from .effort import DEFAULT, Effort, effort, estimate_around, estimate_errors
@@ -177,7 +177,10 @@ class RateModel:
         if self.effort.reference:
             return net
         precision = resolve_precision(self.effort.precision, str(self.device))
-        return network(net, self.device, self.threads, precision)
+        encoder = self.effort.encoder
+        if encoder == "int8" and not openvino_net.native_int8():
+            encoder = None
+        return network(net, self.device, self.threads, precision, encoder)
 
     def paths(self, rgb: np.ndarray) -> Paths:
         """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache, partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,15 +33,20 @@ GREEDY_ROWS = 1024  # latents per call of the greedy search (kodim01: 512 39 ms,
 
 
 def network(
-    net: VQVAE, device: torch.device | str, threads: int, precision: str = "f32"
+    net: VQVAE,
+    device: torch.device | str,
+    threads: int,
+    precision: str = "f32",
+    encoder: str | None = None,
 ) -> VQVAE | Accelerated:
     """What runs ``net``'s stacks on ``device``: OpenVINO at ``precision`` (``"f32"`` or
-    ``"bf16"``) on ``threads`` threads when the device is a CPU and OpenVINO is installed
-    (in float32 its decoder gave the same pixels as torch on every shipped vector, at one
-    and two threads, 1.8 times faster), else ``net`` itself in float32."""
+    ``"bf16"``; the encoder at ``encoder``'s if given, which may be ``"int8"``) on
+    ``threads`` threads when the device is a CPU and OpenVINO is installed (in float32 its
+    decoder gave the same pixels as torch on every shipped vector, at one and two threads,
+    1.8 times faster), else ``net`` itself in float32."""
     if torch.device(device).type != "cpu" or not openvino_net.available():
         return net
-    return Accelerated(net, precision, threads)
+    return Accelerated(net, precision, threads, encoder)
 
 
 def pad_to_tiles(rgb: np.ndarray) -> np.ndarray:
@@ -110,7 +116,7 @@ def _tiled_latents(net: Accelerated, block: np.ndarray) -> np.ndarray:
     rows, cols = h // TILE, w // TILE
     tiles = block.reshape(rows, TILE, cols, TILE, 3).transpose(0, 2, 4, 1, 3)
     x = tiles.reshape(-1, 3, TILE, TILE).astype(np.float32) / np.float32(255) - np.float32(0.5)
-    z = _numpy_stack(net.net, "encoder", net.precision, net.threads)(x)  # [tiles, D, 4, 4]
+    z = _numpy_stack(net.net, "encoder", net.encoder_precision, net.threads)(x)  # [tiles, D, 4, 4]
     z = z.reshape(rows, cols, -1, LATENT_TILE, LATENT_TILE).transpose(0, 3, 1, 4, 2)
     return np.ascontiguousarray(z.reshape(rows * cols * LATENT_TILE**2, -1))
 
@@ -231,7 +237,7 @@ def _greedy_blocks(
         encoder, blocks, workers = net, _encoder_blocks(rgb), 1
     else:  # the same blocks and one-thread stacks at every thread count: the same files
         encoder, blocks = (
-            Accelerated(net.net, net.precision, 1),
+            Accelerated(net.net, net.precision, 1, net.encoder_precision),
             _encoder_blocks(rgb, PARALLEL_BLOCK),
         )
         workers = torch.get_num_threads()
@@ -349,14 +355,19 @@ def decode_indices(
 def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
     """``net``'s ``part`` (``"encoder"`` or ``"decoder"``) compiled by OpenVINO, once per
     network, precision and thread count, as a function of float32 numpy arrays. In bf16
-    the encoder's last convolution stays float32: a latent rounded to bf16 (8 significant
-    bits) misleads the deepest stages' code choice (at quality 12 a flat white image's
-    darkest pixel fell from 250 to 249); the last layer in float32 costs 0.05 s of CPU
-    per Kodak image against 0.09 s for the whole bf16 encoder."""
+    and int8 the encoder's last convolution stays float32: a latent rounded to bf16 (8
+    significant bits) misleads the deepest stages' code choice (at quality 12 a flat white
+    image's darkest pixel fell from 250 to 249); the last layer in float32 costs 0.05 s of
+    CPU per Kodak image against 0.09 s for the whole bf16 encoder. int8's input ranges are
+    measured on the packaged sample photo (:func:`calibration_input`)."""
     weights = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
     layers = (encoder_layers if part == "encoder" else decoder_layers)(net.cfg)
-    if part == "encoder" and precision == "bf16":
-        head = openvino_net.compile_stack(layers[:-1], weights, part, "bf16", threads)
+    if part == "encoder" and precision in ("bf16", "int8"):
+        ranges = None
+        if precision == "int8":  # pixels x / 255 - 0.5: 256 levels over [-0.5, 0.5] hold them
+            ranges = openvino_net.int8_ranges(layers[:-1], weights, part, calibration_input())
+            ranges[0] = (-0.5, 0.5)
+        head = openvino_net.compile_stack(layers[:-1], weights, part, precision, threads, 0, ranges)
         last = len(layers) - 1
         tail = openvino_net.compile_stack(layers[-1:], weights, part, "f32", threads, last)
         stages = [head, tail]
@@ -369,6 +380,17 @@ def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callabl
         return x
 
     return run
+
+
+@lru_cache(maxsize=1)
+def calibration_input() -> np.ndarray:
+    """float32 ``[1, 3, H, W]``: the packaged sample photo (300x220 parrots) as the
+    encoder sees pixels, padded to whole tiles: what int8 encoders measure ranges on."""
+    from PIL import Image
+
+    with Image.open(Path(__file__).parent / "samples" / "parrots.png") as im:
+        rgb = pad_to_tiles(np.asarray(im.convert("RGB")))
+    return (rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255 - 0.5).astype(np.float32)
 
 
 def _compiled(net: VQVAE, part: str, precision: str, threads: int) -> Callable:
@@ -386,13 +408,16 @@ class Accelerated:
     decode = VQVAE.decode
     reconstruct = VQVAE.reconstruct
 
-    def __init__(self, net: VQVAE, precision: str = "f32", threads: int = 1) -> None:
+    def __init__(
+        self, net: VQVAE, precision: str = "f32", threads: int = 1, encoder: str | None = None
+    ) -> None:
         self.net, self.precision, self.threads = net, precision, threads
+        self.encoder_precision = encoder or precision  # int8 too: it changes codes, not pixels
         self.cfg, self.quantizer = net.cfg, net.quantizer
 
     @property
     def encoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        return _compiled(self.net, "encoder", self.precision, self.threads)
+        return _compiled(self.net, "encoder", self.encoder_precision, self.threads)
 
     @property
     def decoder(self) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -1,0 +1,45 @@
+"""The int8 encoder of the fastest effort: FakeQuantize over measured input ranges, close
+to float32 yet really quantized, and used only where the CPU runs int8."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vqcodec import coders, effort, openvino_net, ratecontrol, transform
+from vqcodec.architecture import encoder_layers
+
+pytestmark = pytest.mark.skipif(not openvino_net.available(), reason="needs OpenVINO")
+
+
+def _weights(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().float().numpy() for k, v in model.net.state_dict().items()}
+
+
+def test_every_convolution_gets_a_range_that_holds_its_calibration_input(tiny_model):
+    layers = encoder_layers(tiny_model.cfg)
+    x = transform.calibration_input()
+    ranges = openvino_net.int8_ranges(layers, _weights(tiny_model), "encoder", x)
+    convs = sum(1 for a in layers if a.kind == "conv") + 2 * sum(a.kind == "res" for a in layers)
+    assert len(ranges) == convs
+    assert ranges[0][0] < -0.4 and ranges[0][1] > 0.4  # pixels: x / 255 - 0.5 (measured)
+    assert all(lo < hi for lo, hi in ranges)
+
+
+def test_the_int8_encoder_is_quantized_and_close_to_float32(tiny_model, photo):
+    x = photo[None, :64, :64].transpose(0, 3, 1, 2).astype(np.float32) / 255 - 0.5
+    exact = transform._numpy_stack(tiny_model.net, "encoder", "f32", 1)(x)
+    fast = transform._numpy_stack(tiny_model.net, "encoder", "int8", 1)(x)
+    error = float(np.mean((fast - exact) ** 2) / np.mean(exact**2))
+    assert 0 < error < 1e-2
+    assert np.array_equal(fast, transform._numpy_stack(tiny_model.net, "encoder", "int8", 1)(x))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_effort_1_encodes_in_int8_only_where_the_cpu_runs_it(tiny_model, monkeypatch, native):
+    monkeypatch.setattr(openvino_net, "native_int8", lambda: native)
+    coder = coders.for_model(tiny_model)
+    for level in (1, 2, 3, 4):
+        net = ratecontrol.RateModel(tiny_model, 1.0, coder, effort=effort.effort(level)).net()
+        int8 = native and level == 1
+        assert net.encoder_precision == ("int8" if int8 else net.precision)
