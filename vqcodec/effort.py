@@ -15,37 +15,19 @@ passes either decode the whole image at a few depths (``passes``), or (``around`
 depth maps offset from a first choice made from the latent errors alone: each position
 is then measured at depths near the one it will get, beside neighbours near theirs.
 Below the highest effort the networks run in OpenVINO, in bf16 where the CPU runs it
-natively and in float32 elsewhere (see :mod:`vqcodec.openvino_net`; emulated bf16 made
-the encoder 3.4 times and the decoder 4.4 times slower than float32 on an AVX-512 CPU
-without bf16 units): the encoder's precision changes which codes and depths are chosen,
-never what a file decodes to.
+natively and in float32 elsewhere (emulated bf16 was 3.4 to 5.3 times slower than
+float32), and effort 1's encoder in int8 where the CPU runs that (see
+:mod:`vqcodec.openvino_net`): the encoder's precision changes which codes and depths are
+chosen, never what a file decodes to.
 
 The highest effort is the encoder as it always was (files byte-identical to earlier
-releases): a beam of 8 paths (``ResidualVQ.beam_search``) and all 12 depths decoded in
+releases): a beam of 8 paths (``ResidualVQ.beam_search``) and every depth decoded in
 torch float32. Effort 4 keeps a narrower beam (3 paths, the cheaper
 :func:`~vqcodec.quantizer.narrow_beam`), efforts 1-3 the greedy search (each stage's
 nearest code: the paths of all depths then extend one another, so their bits are priced
-once). A beam at the default effort would meet its +3 % (a beam of 3 is +2.1 % on
-Kodak), but not its speed: 0.80 MP/s on Kodak against 1.11 for greedy codes, and a
-12 MP photo took 52-57 s to compress against 25.5 s (2 threads). The code search is what
-the lower efforts lose most by: on 512x512 centre crops
-of training photos 41-49 (BD-rate against the highest effort, qualities 2-10; CPU s per
-encode on one thread of the loaded machine, bf16, passes at offsets -1, 0, 1 unless
-said): greedy +4.6 %, 0.38 s; greedy codes with the beam's rate term +6.7 % (its rate
-weight times 0.3: +5.0 %); beam of 2 +2.9 %, 0.68 s; 3 +1.65 %; 4 +1.0 %, 1.01 s; 8
--0.1 %, 1.46 s (so three passes around the first choice lose nothing against twelve);
-a beam of 4 over the first 3 stages only, then nearest codes, +3.5 %, 0.56 s; a beam
-of 3 with passes at -1, 1 +2.6 %; extrapolating a single pass's error by the latent
-error's ratio instead of its difference +7.9 % (one pass), +8.4 % (-1, 1). With
-``narrow_beam``, one thread, a 512x768 crop at quality 10: greedy 0.52 s of CPU, beam
-of 2 0.78 s, 3 0.83 s, 4 0.94 s.
-
-The depth search's levels before that were chosen on 512x768 crops of training photos
-41 and 42 (greedy codes, bf16): no pass +6.6 %, 0.27 s; passes at depths 1, 12: +6.3 %,
-0.48 s; 1, 3, 12: +5.5 %, 0.56 s; 1, 2, 3, 6, 12: +3.8 %, 0.72 s (+3.7 % in float32,
-2.27 s); all 12: +3.1 %, 1.71 s; around the first choice at offsets 0: +6.4 %, 0.45 s;
--1, 1: +4.6 %, 0.57 s; -2, 0, 2: +3.5 %, 0.70 s; -1, 0, 1: +2.8 %, 0.72 s; -2..2: +2.5 %,
-0.88 s. ``benchmarks/effort_table.py`` measures the levels' speed and cost on Kodak.
+once). Every candidate level was measured on crops of training photos 41-49 (held out);
+``benchmarks/results/effort.md`` has those measurements and the Kodak table that
+``benchmarks/effort_table.py`` writes.
 """
 
 from __future__ import annotations
