@@ -24,6 +24,13 @@ def test_every_convolution_gets_a_range_that_holds_its_calibration_input(tiny_mo
     assert len(ranges) == convs
     assert ranges[0][0] < -0.4 and ranges[0][1] > 0.4  # pixels: x / 255 - 0.5 (measured)
     assert all(lo < hi for lo, hi in ranges)
+    assert all(float(f"{v:.3g}") == v for r in ranges[1:] for v in r)  # 3 digits, rounded out
+
+
+def test_ranges_round_away_from_zero():
+    assert openvino_net._outward(0.12341) == pytest.approx(0.124)
+    assert openvino_net._outward(-0.12341) == pytest.approx(-0.124)
+    assert openvino_net._outward(123.0) == 123.0
 
 
 def test_the_int8_encoder_is_quantized_and_close_to_float32(tiny_model, photo):

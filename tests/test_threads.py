@@ -16,9 +16,10 @@ from vqcodec.transform import Accelerated, decode_indices, encode_indices, netwo
 needs_openvino = pytest.mark.skipif(not openvino_net.available(), reason="no OpenVINO")
 
 
-def test_threads_change_neither_file_nor_pixels(tiny_model, photo):
-    one = vqcodec.compress(photo, 4, model=tiny_model, threads=1)
-    assert one == vqcodec.compress(photo, 4, model=tiny_model, threads=2)
+@pytest.mark.parametrize("effort", [1, 3])  # effort 1: an int8 encoder where the CPU has it
+def test_threads_change_neither_file_nor_pixels(tiny_model, photo, effort):
+    one = vqcodec.compress(photo, 4, model=tiny_model, threads=1, effort=effort)
+    assert one == vqcodec.compress(photo, 4, model=tiny_model, threads=2, effort=effort)
     a = vqcodec.decompress(one, model=tiny_model, threads=1)
     assert np.array_equal(
         np.asarray(a), np.asarray(vqcodec.decompress(one, model=tiny_model, threads=2))

@@ -14,6 +14,7 @@ whose precision changes which codes are chosen, never what a file decodes to.
 
 from __future__ import annotations
 
+import math
 import queue
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -188,17 +189,27 @@ def int8_ranges(
     (an input that is never negative keeps 0 as its low end)."""
     taps = _Int8()
     model = graph(layers, weights, prefix, first=first, int8=taps)
-    compiled = _core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}  # any core count
+    compiled = _core().compile_model(model, "CPU", config)
     out = compiled.create_infer_request().infer({0: np.ascontiguousarray(x, dtype=np.float32)})
     ranges = []
     for i in range(1, len(taps.taps) + 1):
         low, high = float(out[i].min()), float(out[i].max())
         if low >= 0:
-            ranges.append((0.0, max(high, 1e-6) * INT8_MARGIN))
+            ranges.append((0.0, _outward(max(high, 1e-6) * INT8_MARGIN)))
         else:
             mid, half = (low + high) / 2, max(high - low, 1e-6) / 2 * INT8_MARGIN
-            ranges.append((mid - half, mid + half))
+            ranges.append((-_outward(half - mid), _outward(mid + half)))
     return ranges
+
+
+def _outward(x: float) -> float:
+    """``x`` rounded away from zero to 3 significant digits: ranges that float rounding
+    elsewhere (another CPU's kernels) cannot move."""
+    if x == 0:
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(abs(x))) - 2)
+    return math.copysign(math.ceil(abs(x) / step) * step, x)
 
 
 def compile_stack(
