@@ -12,19 +12,15 @@ from vqcodec.architecture import encoder_layers
 pytestmark = pytest.mark.skipif(not openvino_net.available(), reason="needs OpenVINO")
 
 
-def _weights(model) -> dict[str, np.ndarray]:
-    return {k: v.detach().float().numpy() for k, v in model.net.state_dict().items()}
-
-
-def test_every_convolution_gets_a_range_that_holds_its_calibration_input(tiny_model):
+def test_every_convolution_but_the_last_gets_a_range_that_holds_its_input(tiny_model):
     layers = encoder_layers(tiny_model.cfg)
-    x = transform.calibration_input()
-    ranges = openvino_net.int8_ranges(layers, _weights(tiny_model), "encoder", x)
+    seen = transform._conv_inputs(tiny_model.net, transform.calibration_input())
     convs = sum(1 for a in layers if a.kind == "conv") + 2 * sum(a.kind == "res" for a in layers)
-    assert len(ranges) == convs
-    assert ranges[0][0] < -0.4 and ranges[0][1] > 0.4  # pixels: x / 255 - 0.5 (measured)
-    assert all(lo < hi for lo, hi in ranges)
-    assert all(float(f"{v:.3g}") == v for r in ranges[1:] for v in r)  # 3 digits, rounded out
+    assert len(seen) == convs - 1  # the last convolution stays float32
+    assert -0.5 <= seen[0][0] < -0.4 and 0.4 < seen[0][1] <= 0.5  # pixels: x / 255 - 0.5
+    ranges = openvino_net.int8_ranges(seen)
+    assert all(lo <= a and b <= hi for (a, b), (lo, hi) in zip(seen, ranges, strict=True))
+    assert all(float(f"{v:.3g}") == v for r in ranges for v in r)  # 3 digits, rounded out
 
 
 def test_ranges_round_away_from_zero():

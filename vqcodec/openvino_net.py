@@ -68,26 +68,19 @@ INT8_MARGIN = 1.25
 
 
 class _Int8:
-    """What int8 does to a convolution's input and weights: with no ``ranges``, nothing
-    (each input is kept in :attr:`taps`, to measure); else FakeQuantize over the next of
-    ``ranges`` (``(low, high)`` per convolution, in graph order) and over each output
-    channel's largest weight."""
+    """What int8 does to each convolution: FakeQuantize over the next of ``ranges``
+    (``(low, high)`` per convolution, in graph order) on its input, and over each output
+    channel's largest weight on its weights."""
 
-    def __init__(self, ranges: list[tuple[float, float]] | None = None) -> None:
-        self.ranges = None if ranges is None else iter(ranges)
-        self.taps: list = []
+    def __init__(self, ranges: list[tuple[float, float]]) -> None:
+        self.ranges = iter(ranges)
 
     def input(self, x):
-        if self.ranges is None:
-            self.taps.append(x)
-            return x
         low, high = next(self.ranges)
         lo, hi = _const(np.float32(low)), _const(np.float32(high))
         return ops.fake_quantize(x, lo, hi, lo, hi, 256)
 
     def weight(self, w: np.ndarray):
-        if self.ranges is None:
-            return _const(w)
         top = np.abs(w).reshape(len(w), -1).max(1).reshape(-1, *[1] * (w.ndim - 1))
         top = np.maximum(top, np.float32(1e-12))
         return ops.fake_quantize(
@@ -167,34 +160,22 @@ def graph(
 ):
     """The OpenVINO model of ``layers``, layer ``i``'s arrays named ``{prefix}.{first +
     i}....`` in ``weights`` (a state dict as numpy); ``subpixel`` builds each transposed
-    convolution as :func:`_subpixel_deconv`; ``int8``, if given, acts on each
-    convolution's input and weights (the inputs it keeps are extra outputs)."""
+    convolution as :func:`_subpixel_deconv`; ``int8``, if given, quantizes each
+    convolution's input and weights."""
     x = ops.parameter([-1, layers[0].cin, -1, -1], np.float32)
     y = x
     for i, layer in enumerate(layers, first):
         build = _subpixel_deconv if subpixel and layer.kind == "deconv" else _BUILDERS[layer.kind]
         y = build(y, weights, f"{prefix}.{i}", layer, int8)
-    return ov.Model([y, *(int8.taps if int8 else [])], [x])
+    return ov.Model([y], [x])
 
 
-def int8_ranges(
-    layers: list[Layer],
-    weights: Mapping[str, np.ndarray],
-    prefix: str,
-    x: np.ndarray,
-    first: int = 0,
-) -> list[tuple[float, float]]:
-    """Each convolution's input range for int8 (graph order): measured in float32 on the
-    calibration input ``x`` (NCHW) and widened by :data:`INT8_MARGIN` about its middle
-    (an input that is never negative keeps 0 as its low end)."""
-    taps = _Int8()
-    model = graph(layers, weights, prefix, first=first, int8=taps)
-    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}  # any core count
-    compiled = _core().compile_model(model, "CPU", config)
-    out = compiled.create_infer_request().infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+def int8_ranges(extremes: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each convolution's input range for int8 from the ``(min, max)`` its input took on a
+    calibration image: widened by :data:`INT8_MARGIN` about its middle (an input that is
+    never negative keeps 0 as its low end) and rounded outward."""
     ranges = []
-    for i in range(1, len(taps.taps) + 1):
-        low, high = float(out[i].min()), float(out[i].max())
+    for low, high in extremes:
         if low >= 0:
             ranges.append((0.0, _outward(max(high, 1e-6) * INT8_MARGIN)))
         else:

@@ -365,7 +365,7 @@ def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callabl
     if part == "encoder" and precision in ("bf16", "int8"):
         ranges = None
         if precision == "int8":  # pixels x / 255 - 0.5: 256 levels over [-0.5, 0.5] hold them
-            ranges = openvino_net.int8_ranges(layers[:-1], weights, part, calibration_input())
+            ranges = openvino_net.int8_ranges(_conv_inputs(net, calibration_input()))
             ranges[0] = (-0.5, 0.5)
         head = openvino_net.compile_stack(layers[:-1], weights, part, precision, threads, 0, ranges)
         last = len(layers) - 1
@@ -380,6 +380,25 @@ def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callabl
         return x
 
     return run
+
+
+def _conv_inputs(net: VQVAE, x: np.ndarray) -> list[tuple[float, float]]:
+    """``(min, max)`` of the input of each of the encoder's convolutions but the last, as
+    torch runs it on one thread over ``x`` (NCHW): what int8 ranges are measured from."""
+    convs = [m for m in net.encoder.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
+    seen: list[tuple[float, float]] = []
+
+    def record(module, args) -> None:
+        seen.append((float(args[0].min()), float(args[0].max())))
+
+    hooks = [conv.register_forward_pre_hook(record) for conv in convs]
+    try:
+        with torch.inference_mode(), _torch_threads(1):
+            net.encoder(torch.from_numpy(x))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
 
 
 @lru_cache(maxsize=1)
