@@ -38,11 +38,16 @@ def test_the_int8_encoder_is_quantized_and_close_to_float32(tiny_model, photo):
     assert np.array_equal(fast, transform._numpy_stack(tiny_model.net, "encoder", "int8", 1)(x))
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_effort_1_encodes_in_int8_only_where_the_cpu_runs_it(tiny_model, monkeypatch, native):
-    monkeypatch.setattr(openvino_net, "native_int8", lambda: native)
+@pytest.mark.parametrize("int8", [False, True])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_effort_1_encodes_in_int8_where_the_cpu_runs_it_and_not_bf16(
+    tiny_model, monkeypatch, int8, bf16
+):
+    monkeypatch.setattr(openvino_net, "native_int8", lambda: int8)
+    monkeypatch.setattr(openvino_net, "native_bf16", lambda: bf16)
     coder = coders.for_model(tiny_model)
     for level in (1, 2, 3, 4):
         net = ratecontrol.RateModel(tiny_model, 1.0, coder, effort=effort.effort(level)).net()
-        int8 = native and level == 1
-        assert net.encoder_precision == ("int8" if int8 else net.precision)
+        assert net.precision == ("bf16" if bf16 else "f32")
+        fast = int8 and not bf16 and level == 1
+        assert net.encoder_precision == ("int8" if fast else net.precision)

@@ -16,7 +16,7 @@ depth maps offset from a first choice made from the latent errors alone: each po
 is then measured at depths near the one it will get, beside neighbours near theirs.
 Below the highest effort the networks run in OpenVINO, in bf16 where the CPU runs it
 natively and in float32 elsewhere (emulated bf16 was 3.4 to 5.3 times slower than
-float32), and effort 1's encoder in int8 where the CPU runs that (see
+float32), and effort 1's encoder in int8 where the CPU runs int8 but not bf16 (see
 :mod:`vqcodec.openvino_net`): the encoder's precision changes which codes and depths are
 chosen, never what a file decodes to.
 
@@ -52,7 +52,7 @@ class Effort:
     beam_width: int  # paths the code search keeps (1: greedy, each stage's nearest code)
     passes: int | None  # decoder passes of the depth search (None: one per depth)
     precision: str = "f32"  # the networks' below the highest effort (auto: bf16 where native)
-    encoder: str | None = None  # the encoder's, if not ``precision``'s (int8 where native)
+    encoder: str | None = None  # the encoder's, if not ``precision``'s (int8: see the docstring)
     reference: bool = False  # torch networks, exactly as before effort levels existed
     around: tuple[int, ...] = ()  # passes at depth maps offset from a first estimate's
 
