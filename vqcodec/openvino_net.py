@@ -147,6 +147,7 @@ def _res(x, weights: Mapping[str, np.ndarray], name: str, layer: Layer, int8=Non
     return ops.add(x, _conv(inner, weights, f"{name}.conv2", conv, int8))
 
 
+# every builder takes ``int8``; the convolutions of conv and res layers use it
 _BUILDERS = {"conv": _conv, "deconv": _deconv, "gdn": _gdn, "igdn": _gdn, "res": _res}
 
 

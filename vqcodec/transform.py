@@ -363,10 +363,7 @@ def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callabl
     weights = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
     layers = (encoder_layers if part == "encoder" else decoder_layers)(net.cfg)
     if part == "encoder" and precision in ("bf16", "int8"):
-        ranges = None
-        if precision == "int8":  # pixels x / 255 - 0.5: 256 levels over [-0.5, 0.5] hold them
-            ranges = openvino_net.int8_ranges(_conv_inputs(net, calibration_input()))
-            ranges[0] = (-0.5, 0.5)
+        ranges = _int8_ranges(net) if precision == "int8" else None
         head = openvino_net.compile_stack(layers[:-1], weights, part, precision, threads, 0, ranges)
         last = len(layers) - 1
         tail = openvino_net.compile_stack(layers[-1:], weights, part, "f32", threads, last)
@@ -380,6 +377,15 @@ def _numpy_stack(net: VQVAE, part: str, precision: str, threads: int) -> Callabl
         return x
 
     return run
+
+
+@lru_cache(maxsize=8)
+def _int8_ranges(net: VQVAE) -> list[tuple[float, float]]:
+    """The input ranges of ``net``'s int8 encoder stack (all but its last convolution),
+    once per network: measured on :func:`calibration_input`, the first one exactly the
+    pixels' (x / 255 - 0.5: 256 levels over [-0.5, 0.5] hold them all)."""
+    ranges = openvino_net.int8_ranges(_conv_inputs(net, calibration_input()))
+    return [(-0.5, 0.5), *ranges[1:]]
 
 
 def _conv_inputs(net: VQVAE, x: np.ndarray) -> list[tuple[float, float]]:
