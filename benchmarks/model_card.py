@@ -81,11 +81,13 @@ def training_data(card: dict) -> str:
 def recipe(train: dict) -> str:
     spike = f" and at {train['spike']}x its running mean" if train.get("spike") else ""
     bf16 = ", bf16 autocast for the convolutions" if train.get("bf16") else ""
+    scale = train.get("grown_lr", 1.0)
+    grown = f" ({scale}x for the residual blocks the warm start added)" if scale != 1.0 else ""
     # runs that record --spike also had the batch-relative dead-code threshold (same commit)
     dead = "1/64 of an even share of the stage's rows" if "spike" in train else "1"
     return (
         f"{train['steps']} steps, batch {train['batch_size']} random {train['crop']}x"
-        f"{train['crop']} crops (mirrored){bf16}, Adam, peak lr {train['lr']} "
+        f"{train['crop']} crops (mirrored){bf16}, Adam, peak lr {train['lr']}{grown} "
         f"({train['warmup']} warm-up steps, cosine decay to a tenth), gradient norm clipped "
         f"at {train.get('clip', 'n/a')}{spike}, loss `mse + {train['beta']} * commitment`, EMA "
         f"codebooks (decay 0.99, k-means init, dead codes below an EMA count of {dead} "

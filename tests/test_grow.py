@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -10,9 +12,9 @@ from PIL import Image
 
 from vqcodec.cli import main
 from vqcodec.errors import VQCodecError
-from vqcodec.grow import NEW_SCALE, grow
+from vqcodec.grow import NEW_SCALE, added_blocks, grow
 from vqcodec.model import VQVAE, ModelConfig
-from vqcodec.train import TrainConfig, count_tables, sample_crops
+from vqcodec.train import TrainConfig, count_tables, sample_crops, setup, train, train_step
 from vqcodec.weights import load_model, save_model
 
 OLD = ModelConfig(
@@ -122,3 +124,36 @@ def test_cli_init_from_grows_a_saved_model_and_trains_it(tmp_path):
     bad = CliRunner().invoke(main, [*other, "--channels", "8,8,9"])
     assert bad.exit_code == 1 and "cannot grow the model: channels" in bad.stderr
     assert TrainConfig().crop == 256
+
+
+def test_grown_lr_gives_the_added_blocks_their_own_rate_and_resumes_exactly(tmp_path):
+    old = _trained_old()
+    path = tmp_path / "old.safetensors"
+    counts, context, left = count_tables(old, _images())
+    save_model(path, "old", old, counts, {}, context, left)
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, img in enumerate(_images()):
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(data / f"{i}.png")
+    deeper = dataclasses.replace(OLD, enc_blocks=2, dec_blocks=3)
+    cfg = TrainConfig(steps=4, batch_size=2, crop=32, warmup=1, grown_lr=10.0, checkpoint_every=2)
+    assert added_blocks(OLD, deeper) == ("encoder.6.", "decoder.2.", "decoder.3.")
+    run = setup(data, cfg, deeper, init_from=path)
+    plain, grown = run.opt.param_groups
+    names = {id(p): n for n, p in run.net.named_parameters()}
+    assert {names[id(p)].split(".conv")[0] for p in grown["params"]} == {
+        "encoder.6", "decoder.2", "decoder.3"
+    }  # fmt: skip
+    train_step(run, 2)
+    assert grown["lr"] == pytest.approx(10 * plain["lr"]) and plain["lr"] > 0
+
+    whole = train(data, tmp_path / "a.safetensors", "a", cfg, deeper, init_from=path)
+    ckpt = tmp_path / "b.ckpt"
+    args = (data, tmp_path / "b.safetensors", "b", cfg, deeper)
+    stopped = train(*args, checkpoint=ckpt, init_from=path, time_limit=1e-9)
+    assert stopped["steps_done"] == 1
+    train(*args, checkpoint=ckpt, init_from=path)
+    a, b = load_model(tmp_path / "a.safetensors"), load_model(tmp_path / "b.safetensors")
+    assert whole["steps_done"] == 4 and a.digest == b.digest
+    with pytest.raises(VQCodecError, match="adds residual blocks"):
+        setup(data, cfg, OLD, init_from=path)

@@ -48,6 +48,14 @@ class TrainConfig:
         default=0.0,
         metadata=_help("Largest rate weight for entropy-constrained code choice (0: off)."),
     )
+    grown_lr: float = field(
+        default=1.0,
+        metadata=_help(
+            "With --init-from: the learning rate of the residual blocks the warm start adds, "
+            "as a multiple of --lr (new blocks start as the identity and have everything to "
+            "learn; the trained layers may need a rate too low for that)."
+        ),
+    )
     seed: int = field(default=0, metadata=_help("Seed of every random draw."))
     bf16: bool = field(
         default=False,

@@ -64,6 +64,14 @@ def check_growable(old: ModelConfig, new: ModelConfig) -> None:
         )
 
 
+def added_blocks(old: ModelConfig, new: ModelConfig) -> tuple[str, ...]:
+    """State-dict prefixes of the residual blocks that growing ``old`` to ``new`` adds
+    (they start as the identity, see :func:`grow`)."""
+    enc = tuple(f"encoder.{5 + i}." for i in range(old.enc_blocks, new.enc_blocks))
+    dec = tuple(f"decoder.{1 + i}." for i in range(old.dec_blocks, new.dec_blocks))
+    return enc + dec
+
+
 def _copy_resblocks(new: list, old: list) -> None:
     for i, block in enumerate(new):
         if i < len(old):

@@ -283,12 +283,32 @@ def setup(
     model: torch.nn.Module = net
     if world > 1:  # codebooks are kept equal by the quantizer itself
         model = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(_param_groups(net, cfg, init_from), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # each rank its own crops
     return Run(
         cfg, net, model, opt, gen, images, val_crops, device, rank, world,
         None if init_from is None else str(init_from),
     )  # fmt: skip
+
+
+def _param_groups(net: VQVAE, cfg: TrainConfig, init_from: str | Path | None) -> list[dict]:
+    """The optimizer's parameter groups, each with its ``scale`` of the scheduled rate:
+    one group, or with ``cfg.grown_lr`` a second one for the blocks growth added (the
+    same on a resume, whose checkpoint then fills both)."""
+    if init_from is None or cfg.grown_lr == 1.0:
+        return [{"params": list(net.parameters()), "scale": 1.0}]
+    from .grow import added_blocks
+    from .registry import get_model
+
+    old = get_model(str(init_from) if isinstance(init_from, Path) else init_from).cfg
+    added = added_blocks(old, net.cfg)
+    if not added:
+        raise VQCodecError("--grown-lr needs a warm start that adds residual blocks")
+    named = list(net.named_parameters())
+    return [
+        {"params": [p for n, p in named if not n.startswith(added)], "scale": 1.0},
+        {"params": [p for n, p in named if n.startswith(added)], "scale": cfg.grown_lr},
+    ]
 
 
 def save_checkpoint(path: Path, run: Run) -> None:
@@ -442,7 +462,7 @@ def train_step(run: Run, step: int) -> tuple[float, float, float, float]:
     A non-finite gradient skips the step; an outlier one is clipped at the limit."""
     cfg, net = run.cfg, run.net
     for group in run.opt.param_groups:
-        group["lr"] = lr_at(step, cfg, run.rewarm_from)
+        group["lr"] = lr_at(step, cfg, run.rewarm_from) * group.get("scale", 1.0)
     x = sample_crops(run.images, cfg.batch_size, cfg.crop, run.gen)
     active = sample_levels(cfg, net.cfg.stages, run.gen).to(run.device)
     lam = None
