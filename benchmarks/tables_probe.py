@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vqcodec import coders, entropy, ratecontrol
+from vqcodec import coders, ratecontrol
 from vqcodec import effort as efforts
 from vqcodec.codec import ideal_bits
 from vqcodec.registry import get_model
-from vqcodec.train import CONTEXT_PRIOR
-from vqcodec.transform import encode_indices
+from vqcodec.train import CONTEXT_PRIOR, pair_counts, smoothed_tables
 
 PRIORS = (64, CONTEXT_PRIOR, 1024)
 
@@ -40,33 +39,6 @@ def photo(folder: Path, i: int, scale: float = 1.0, mirror: bool = False) -> np.
         im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
     a = np.asarray(im)[:, ::-1] if mirror else np.asarray(im)
     return np.ascontiguousarray(a[: a.shape[0] // 32 * 32, : a.shape[1] // 32 * 32])
-
-
-def raw_counts(model, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """count_tables' pair counts before smoothing: plain ``[S, K]``, context ``[S, K, K]``
-    (above for the first stages, previous stage after), left ``[NEIGHBOUR_STAGES, K, K]``."""
-    s_all, k, nb = model.stages, model.cfg.codebook_size, entropy.NEIGHBOUR_STAGES
-    plain, ctx = np.zeros((s_all, k), np.int64), np.zeros((s_all, k, k), np.int64)
-    left = np.zeros((nb, k, k), np.int64)
-    for img in images:
-        idx = np.asarray(encode_indices(model.net, img, s_all))
-        for s in range(s_all):
-            plain[s] += np.bincount(idx[s].ravel(), minlength=k)
-            if s < nb:
-                np.add.at(ctx[s], (idx[s][:-1].ravel(), idx[s][1:].ravel()), 1)
-                np.add.at(left[s], (idx[s][:, :-1].ravel(), idx[s][:, 1:].ravel()), 1)
-            else:
-                np.add.at(ctx[s], (idx[s - 1].ravel(), idx[s].ravel()), 1)
-    return plain, ctx, left
-
-
-def smoothed(parts: list, prior: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tables as count_tables makes them from the summed ``parts``, with ``prior``."""
-    plain = 1 + sum(p[0] for p in parts)
-    spread = np.maximum(1, np.round(prior * plain / plain.sum(1, keepdims=True)))
-    spread = spread.astype(np.int64)[:, None, :]
-    ctx, left = sum(p[1] for p in parts), sum(p[2] for p in parts)
-    return plain, ctx + spread, left + spread[: entropy.NEIGHBOUR_STAGES]
 
 
 def coded(model, img: np.ndarray, quality: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -89,13 +61,17 @@ def main() -> None:
     args = ap.parse_args()
     m = get_model(args.model)
     train = range(1, 41)
-    base = raw_counts(m, (photo(args.folder, i) for i in train))
-    mirror = raw_counts(m, (photo(args.folder, i, mirror=True) for i in train))
+    base = pair_counts(m.net, (photo(args.folder, i) for i in train))
+    mirror = pair_counts(m.net, (photo(args.folder, i, mirror=True) for i in train))
     scales = [photo(args.folder, i, s) for s in (0.5, 0.71) for i in train]
-    small = raw_counts(m, scales)
+    small = pair_counts(m.net, scales)
     variants = {"photos 1-40": [base], "+ mirrored": [base, mirror], "+ 0.5x, 0.71x": [base, small]}
     variants["+ both"] = [base, mirror, small]
-    tables = {f"{k}, prior {p}": smoothed(v, p) for k, v in variants.items() for p in PRIORS}
+    tables = {
+        f"{k}, prior {p}": smoothed_tables(*map(sum, zip(*v, strict=True)), p)
+        for k, v in variants.items()
+        for p in PRIORS
+    }
     result = {"model": args.model, "bpp": {}}
     for q in map(int, args.qualities.split(",")):
         files = [coded(m, photo(args.folder, i), q) for i in range(41, 50)]

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 KMEANS_ITERS = 20
 NEW_SCALE = 0.01  # new latent channels start at this fraction of the old ones' RMS
 SAMPLE_CROPS = 32
+ENC_BLOCKS_AT = 5  # encoder layer index of its first residual block (after 3 convs, 2 GDNs)
+DEC_BLOCKS_AT = 1  # decoder layer index of its first residual block (after the input conv)
 
 
 def check_growable(old: ModelConfig, new: ModelConfig) -> None:
@@ -67,8 +69,8 @@ def check_growable(old: ModelConfig, new: ModelConfig) -> None:
 def added_blocks(old: ModelConfig, new: ModelConfig) -> tuple[str, ...]:
     """State-dict prefixes of the residual blocks that growing ``old`` to ``new`` adds
     (they start as the identity, see :func:`grow`)."""
-    enc = tuple(f"encoder.{5 + i}." for i in range(old.enc_blocks, new.enc_blocks))
-    dec = tuple(f"decoder.{1 + i}." for i in range(old.dec_blocks, new.dec_blocks))
+    enc = tuple(f"encoder.{ENC_BLOCKS_AT + i}." for i in range(old.enc_blocks, new.enc_blocks))
+    dec = tuple(f"decoder.{DEC_BLOCKS_AT + i}." for i in range(old.dec_blocks, new.dec_blocks))
     return enc + dec
 
 
@@ -97,12 +99,13 @@ def grow(
     net = VQVAE(cfg)
     d_old, s_old = old.cfg.latent_dim, old.cfg.stages
     oe, ne = list(old.encoder), list(net.encoder)
-    for i in range(5):  # the strided convolutions and GDNs
+    for i in range(ENC_BLOCKS_AT):  # the strided convolutions and GDNs
         ne[i].load_state_dict(oe[i].state_dict())
-    _copy_resblocks(ne[5:-1], oe[5:-1])
+    _copy_resblocks(ne[ENC_BLOCKS_AT:-1], oe[ENC_BLOCKS_AT:-1])
     od, nd = list(old.decoder), list(net.decoder)
-    _copy_resblocks(nd[1 : 1 + cfg.dec_blocks], od[1 : 1 + old.cfg.dec_blocks])
-    for a, b in zip(nd[1 + cfg.dec_blocks :], od[1 + old.cfg.dec_blocks :], strict=True):
+    new_end, old_end = DEC_BLOCKS_AT + cfg.dec_blocks, DEC_BLOCKS_AT + old.cfg.dec_blocks
+    _copy_resblocks(nd[DEC_BLOCKS_AT:new_end], od[DEC_BLOCKS_AT:old_end])
+    for a, b in zip(nd[new_end:], od[old_end:], strict=True):
         a.load_state_dict(b.state_dict())
     nd[0].weight.zero_()
     nd[0].weight[:, :d_old] = od[0].weight

@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -174,13 +174,23 @@ def count_tables(
     plain table (at least one per cell), because most of the K*K pairs are rare.
     """
     net.eval()
+    pixels = (img.permute(1, 2, 0).cpu().numpy() for img in images)
+    return smoothed_tables(*pair_counts(net, pixels, device))
+
+
+def pair_counts(
+    net: VQVAE, images: Iterable[np.ndarray], device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw counts behind :func:`count_tables` for uint8 ``[H, W, 3]`` images: each
+    stage's index histogram ``[S, K]``, its (context, index) pairs ``[S, K, K]`` and
+    (left, index) pairs ``[NEIGHBOUR_STAGES, K, K]``, of full-depth greedy indices."""
     stages, size = net.cfg.stages, net.cfg.codebook_size
     neighbours = min(stages, entropy.NEIGHBOUR_STAGES)
-    counts = np.ones((stages, size), dtype=np.int64)
+    counts = np.zeros((stages, size), dtype=np.int64)
     context = np.zeros((stages, size, size), dtype=np.int64)
     left = np.zeros((neighbours, size, size), dtype=np.int64)
     for img in images:
-        idx = encode_indices(net, img.permute(1, 2, 0).cpu().numpy(), stages, device)
+        idx = encode_indices(net, img, stages, device)
         for s in range(stages):
             counts[s] += np.bincount(idx[s].ravel(), minlength=size)
             if s < neighbours:
@@ -188,9 +198,18 @@ def count_tables(
                 np.add.at(left[s], (idx[s][:, :-1].ravel(), idx[s][:, 1:].ravel()), 1)
             else:
                 np.add.at(context[s], (idx[s - 1].ravel(), idx[s].ravel()), 1)
-    prior = np.maximum(1, np.round(CONTEXT_PRIOR * counts / counts.sum(1, keepdims=True)))
-    prior = prior.astype(np.int64)[:, None, :]
-    return counts, context + prior, left + prior[:neighbours]
+    return counts, context, left
+
+
+def smoothed_tables(
+    counts: np.ndarray, context: np.ndarray, left: np.ndarray, prior: int = CONTEXT_PRIOR
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_counts` made tables: each histogram plus one, each context row plus
+    ``prior`` pseudo-counts spread like its stage's plain table (at least one a cell)."""
+    counts = counts + 1
+    spread = np.maximum(1, np.round(prior * counts / counts.sum(1, keepdims=True)))
+    spread = spread.astype(np.int64)[:, None, :]
+    return counts, context + spread, left + spread[: len(left)]
 
 
 def lr_at(step: int, cfg: TrainConfig, rewarm_from: int | None = None) -> float:
