@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vqcodec import coders, effort, openvino_net, ratecontrol, threads, transform
-from vqcodec.quantizer import ResidualVQ
+from vqcodec.quantizer import ResidualVQ, narrow_beam
 from vqcodec.transform import Greedy, network, search_paths
 
 
@@ -127,3 +127,55 @@ def test_lower_efforts_run_bf16_only_where_the_cpu_has_it(tiny_model, monkeypatc
         tiny_model, 1.0, coders.for_model(tiny_model), effort=effort.effort(3)
     )
     assert rate.net().precision == ("bf16" if native else "f32")
+
+
+def test_greedy_marks_the_latents_whose_nearest_code_is_in_doubt():
+    torch.manual_seed(1)
+    vq = ResidualVQ(4, 32, 8)
+    z = torch.randn(400, 8) * 0.3
+    margin = 0.05
+    doubt = torch.zeros(len(z), dtype=torch.bool)
+    idx, _ = Greedy(vq.codebooks, 4, margin)(z, doubt)
+    want = torch.zeros(len(z), dtype=torch.bool)
+    residual = z.clone()
+    for s in range(transform.DOUBT_STAGES):  # brute force: the two nearest of each stage
+        dist = (residual[:, None] - vq.codebooks[s][None]).pow(2).sum(2).sort(1).values
+        want |= dist[:, 1] - dist[:, 0] < margin * residual.pow(2).sum(1)
+        residual = residual - vq.codebooks[s][idx[s]]
+    clear = (want == doubt).float().mean()
+    assert 0.1 < want.float().mean() < 0.9 and clear > 0.99  # rounding may flip a borderline row
+    every = torch.zeros(len(z), dtype=torch.bool)
+    Greedy(vq.codebooks, 4, float("inf"))(z, every)
+    assert bool(every.all())
+
+
+def test_beam_only_in_doubt_keeps_greedy_paths_elsewhere_and_the_beams_where_in_doubt(
+    tiny_model, photo
+):
+    net = network(tiny_model.net, "cpu", 1, "f32")
+    books = tiny_model.net.quantizer.codebooks.detach().float()
+    stages = tiny_model.stages
+    plain = torch.full((stages, books.shape[1]), 0.01)
+
+    def beam(z):
+        return narrow_beam(books, z, 3, plain)
+
+    greedy = search_paths(net, photo, stages, None)
+    everywhere = search_paths(net, photo, stages, beam, doubt=float("inf"))
+    mixed = search_paths(net, photo, stages, beam, doubt=0.05)
+    z = torch.cat([rows for _, rows, _ in transform._latent_blocks(net, photo, "cpu")])
+    doubt = torch.zeros(len(z), dtype=torch.bool)
+    Greedy(books, stages, 0.05)(z, doubt)
+    at = np.zeros(greedy[0].shape[1:], dtype=bool)
+    start = 0
+    for (rs, cs), rows, shape in transform._latent_blocks(net, photo, "cpu"):
+        at[rs, cs] = doubt[start : start + len(rows)].reshape(shape).numpy()
+        start += len(rows)
+    assert 0 < at.mean() < 1
+    differs = False
+    for d in range(stages):
+        assert np.array_equal(mixed[d][:, ~at], greedy[d][:, ~at])
+        assert np.array_equal(mixed[d][:, at], everywhere[d][:, at])
+        assert np.array_equal(mixed.latent_error[d][at], everywhere.latent_error[d][at])
+        differs |= not np.array_equal(everywhere[d], greedy[d])
+    assert differs and not mixed.nested

@@ -23,15 +23,17 @@ chosen, never what a file decodes to.
 The highest effort is the encoder as it always was (files byte-identical to earlier
 releases): a beam of 8 paths (``ResidualVQ.beam_search``) and every depth decoded in
 torch float32. Effort 4 keeps a narrower beam (3 paths, the cheaper
-:func:`~vqcodec.quantizer.narrow_beam`), efforts 1-3 the greedy search (each stage's
+:func:`~vqcodec.quantizer.narrow_beam`), efforts 1-2 the greedy search (each stage's
 nearest code: the paths of all depths then extend one another, so their bits are priced
-once). Every candidate level was measured on crops of training photos 41-49 (held out);
+once), and effort 3 greedy codes with effort 4's beam only at the latents where the greedy
+choice is in doubt (``doubt``: see :class:`~vqcodec.transform.Greedy`). Every candidate level was measured on crops of training photos 41-49 (held out);
 ``benchmarks/results/effort.md`` has those measurements and the Kodak table that
 ``benchmarks/effort_table.py`` writes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,7 @@ class Effort:
     encoder: str | None = None  # the encoder's, if not ``precision``'s (int8: see the docstring)
     reference: bool = False  # torch networks, exactly as before effort levels existed
     around: tuple[int, ...] = ()  # passes at depth maps offset from a first estimate's
+    doubt: float = math.inf  # a beam only where greedy's margin is below this (transform.Greedy)
 
     def pass_count(self, stages: int) -> int:
         """How many decoder passes the depth search makes for a model of ``stages``."""
@@ -73,7 +76,7 @@ class Effort:
 LEVELS = (
     Effort(1, beam_width=1, passes=0, precision="auto", encoder="int8"),
     Effort(2, beam_width=1, passes=0, precision="auto", around=(-1, 1)),
-    Effort(3, beam_width=1, passes=0, precision="auto", around=(-1, 0, 1)),
+    Effort(3, beam_width=3, passes=0, precision="auto", around=(-1, 0, 1), doubt=0.016),
     Effort(4, beam_width=3, passes=0, precision="auto", around=(-1, 0, 1)),
     Effort(5, beam_width=8, passes=None, reference=True),
 )

@@ -185,7 +185,9 @@ class RateModel:
     def paths(self, rgb: np.ndarray) -> Paths:
         """For each depth ``d`` in 1..:attr:`stages`, the indices ``[d, rows, cols]`` an
         image ``[H, W, 3]`` sends at that depth (and their latent errors)."""
-        return search_paths(self.net(), rgb, self.stages, self.search(), self.device, self.progress)
+        doubt = None if self.effort.reference else self.effort.doubt
+        net, search = self.net(), self.search()
+        return search_paths(net, rgb, self.stages, search, self.device, self.progress, doubt)
 
     def bits(self, indices: np.ndarray) -> np.ndarray:
         """The ideal cost in bits ``[stages, rows, cols]`` of every index of ``indices``."""

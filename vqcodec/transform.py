@@ -12,6 +12,7 @@ OpenVINO installed, the same layers compiled by OpenVINO (:mod:`vqcodec.openvino
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ ENCODE_BLOCK = (8, 32)  # tiles per encoder block: 256 x 1024 pixels
 PARALLEL_BLOCK = (4, 32)  # tiles per block encoded by one worker (Kodak: 4 or 6 blocks)
 SEARCH_ROWS = 512  # latents per call of the beam search
 GREEDY_ROWS = 1024  # latents per call of the greedy search (kodim01: 512 39 ms, 2048 32, 1024 30)
+DOUBT_STAGES = 3  # stages whose margin decides whether a latent is in doubt (Greedy)
 
 
 def network(
@@ -173,6 +175,7 @@ def search_paths(
     search: Callable[[torch.Tensor], torch.Tensor] | None,
     device: torch.device | str = "cpu",
     progress: Callable | None = None,
+    doubt: float | None = None,
 ) -> Paths:
     """The indices of every depth of a uint8 ``[H, W, 3]`` image and their latent errors.
 
@@ -181,18 +184,29 @@ def search_paths(
     whose working set stays in cache (1.6 times faster than a whole block at width 8, the
     same paths: each row is searched on its own). ``search=None`` is the greedy search
     (each stage's nearest code, :class:`Greedy`), whose paths extend one another: item
-    ``d - 1`` is then a view of the deepest path's first ``d`` stages.
-    ``progress``, if given, wraps the loop over encoder blocks (called as
-    ``progress(blocks, desc=..., total=...)``).
+    ``d - 1`` is then a view of the deepest path's first ``d`` stages. With ``doubt``,
+    greedy codes everywhere and ``search``'s paths only at the latents whose greedy code
+    is in doubt (:class:`Greedy`'s margin below ``doubt``; inf: every latent), found in
+    the greedy search's workers. ``progress``, if given, wraps the loop over encoder
+    blocks (called as ``progress(blocks, desc=..., total=...)``).
     """
     dtype = np.int16 if net.quantizer.size <= 1 << 15 else np.int32
     grid = _grid(rgb)
     error = np.empty((stages, *grid))
     books = net.quantizer.codebooks.float()
-    if search is None:
+    if search is None or doubt is not None:
         deep = np.empty((stages, *grid), dtype=dtype)
-        _greedy_blocks(net, rgb, Greedy(books, stages), deep, error, device, progress)
-        return Paths([deep[:d] for d in range(1, stages + 1)], error, nested=True)
+        greedy = Greedy(books, stages, 0.0 if search is None else doubt)
+        beamed = _greedy_blocks(net, rgb, greedy, deep, error, device, progress, search)
+        if search is None:
+            return Paths([deep[:d] for d in range(1, stages + 1)], error, nested=True)
+        out = [deep[:d].copy() for d in range(1, stages + 1)]
+        for (rs, cs), at, best, err in beamed:  # the beam's paths where greedy was in doubt
+            r, c = rs.start + at // (cs.stop - cs.start), cs.start + at % (cs.stop - cs.start)
+            error[:, r, c] = err
+            for d in range(stages):
+                out[d][:, r, c] = best[d, :, : d + 1].T
+        return Paths(out, error)
     blocks = _latent_blocks(net, rgb, device)
     if progress:
         blocks = progress(blocks, desc="encoding", total=len(_encoder_blocks(rgb)))
@@ -201,12 +215,21 @@ def search_paths(
         for (rs, cs), z, shape in blocks:
             best = _search_rows(pool, search, z)
             with _torch_threads(1):  # small operations, whose threads would wait on each other
+                err = _path_errors(books, z, best).reshape(stages, *shape)
+                error[:, rs, cs] = err.cpu().numpy()
                 for d in range(stages):
-                    rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
-                    err = (z.float() - rebuilt).pow(2).sum(1).reshape(shape)
-                    error[d, rs, cs] = err.cpu().numpy()
                     out[d][:, rs, cs] = best[d, :, : d + 1].T.reshape(d + 1, *shape).cpu().numpy()
     return Paths(out, error)
+
+
+def _path_errors(books: torch.Tensor, z: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """float32 ``[S, N]``: the squared latent error of each row of ``z`` ``[N, D]`` left by
+    its path of every length ``best`` ``[S, N, S]``."""
+    out = torch.empty(best.shape[:2])
+    for d in range(len(best)):
+        rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
+        out[d] = (z.float() - rebuilt).pow(2).sum(1)
+    return out
 
 
 def _greedy_blocks(
@@ -217,21 +240,37 @@ def _greedy_blocks(
     error: np.ndarray,
     device: torch.device | str,
     progress: Callable | None,
-) -> None:
+    beam: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> list[tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]]:
     """Each encoder block encoded and greedily searched, written into ``deep`` (indices
     ``[S, rows, cols]``) and ``error``. With OpenVINO networks the blocks are spread over
     torch's thread count of workers, each encoding (OpenVINO on one thread) and searching
     (torch on one thread) a block of its own: no worker waits for another until the end
     (on the shared 2-core machine, in-block parallelism's hand-offs between threads cost
-    more than they gained). A torch network encodes and searches block by block."""
+    more than they gained). A torch network encodes and searches block by block.
+
+    With ``beam`` (see :func:`search_paths`), each worker also searches its block's rows
+    in doubt by ``beam``; returns, per block, its latent-grid slices, those rows (flat
+    within the block), their paths ``[S, n, S]`` and latent errors ``[S, n]``."""
+    beamed = []
 
     def one(block: tuple[int, int, int, int]) -> None:
         where, z, shape = _latent_block(encoder, rgb, block, device)
-        found = [greedy(rows) for rows in z.split(GREEDY_ROWS)]
+        doubt = torch.zeros(len(z), dtype=torch.bool) if beam is not None else None
+        found = [
+            greedy(z[i : i + GREEDY_ROWS], None if doubt is None else doubt[i : i + GREEDY_ROWS])
+            for i in range(0, len(z), GREEDY_ROWS)
+        ]
         idx = torch.cat([i for i, _ in found], 1).reshape(-1, *shape)
         err = torch.cat([e for _, e in found], 1).reshape(-1, *shape)
         deep[(slice(None), *where)] = idx.cpu().numpy()
         error[(slice(None), *where)] = err.cpu().numpy()  # float32 -> float64, exact
+        if doubt is not None and doubt.any():
+            at = doubt.nonzero().flatten()
+            rows = z[at]
+            best = torch.cat([beam(r) for r in rows.split(SEARCH_ROWS)], 1)
+            errors = _path_errors(greedy.books, rows, best)
+            beamed.append((where, at.numpy(), best.cpu().numpy(), errors.numpy()))
 
     if not isinstance(net, Accelerated):
         encoder, blocks, workers = net, _encoder_blocks(rgb), 1
@@ -245,11 +284,12 @@ def _greedy_blocks(
         done = map(one, blocks)
         for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
             pass
-        return
+        return beamed
     with ThreadPoolExecutor(workers) as pool, _torch_threads(1):
         done = pool.map(partial(_inferring, one), blocks)
         for _ in progress(done, desc="encoding", total=len(blocks)) if progress else done:
             pass
+    return beamed
 
 
 class Greedy:
@@ -262,22 +302,36 @@ class Greedy:
     taken on ``-2 c``, exact, and summed with the norms by ``addmm``). 2.4 times faster
     than computing them per stage as the quantizer does (norms computed once, the
     products, minima and gathers written into buffers: Kodak, kodim01's 6144 latents,
-    one thread: 72 -> 30 ms of CPU)."""
+    one thread: 72 -> 30 ms of CPU).
 
-    def __init__(self, books: torch.Tensor, stages: int) -> None:
-        self.books, self.stages = books[:stages], stages
+    Given a ``doubt`` buffer, it also marks the rows whose choice is in doubt: at one of
+    the first ``DOUBT_STAGES`` stages the second-nearest code's distance is within
+    ``margin`` times the residual's energy of the nearest's (every row if ``margin`` is
+    inf). Those are the rows a beam search would most likely send elsewhere."""
+
+    def __init__(self, books: torch.Tensor, stages: int, margin: float = 0.0) -> None:
+        self.books, self.stages, self.margin = books[:stages], stages, margin
         self.norms = self.books.pow(2).sum(2)
         self.minus2 = (-2 * self.books).transpose(1, 2).contiguous()
 
-    def __call__(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, z: torch.Tensor, doubt: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(z)
         residual = z.float().clone()
         idx = torch.empty(self.stages, n, dtype=torch.int64, device=z.device)
         err = torch.empty(self.stages, n, device=z.device)
         score = torch.empty(n, self.books.shape[1], device=z.device)
         least = torch.empty(n, device=z.device)
+        if doubt is not None and math.isinf(self.margin):
+            doubt.fill_(True)
+        marking = doubt is not None and not math.isinf(self.margin)
         for s in range(self.stages):
             torch.addmm(self.norms[s], residual, self.minus2[s], out=score)
+            if marking and s < DOUBT_STAGES:
+                two = score.topk(2, 1, largest=False).values
+                energy = (residual * residual).sum(1)
+                doubt |= two[:, 1] - two[:, 0] < self.margin * energy
             torch.min(score, 1, out=(least, idx[s]))
             residual -= self.books[s].index_select(0, idx[s])
             torch.sum(residual * residual, 1, out=err[s])
