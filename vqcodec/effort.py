@@ -26,7 +26,8 @@ torch float32. Effort 4 keeps a narrower beam (3 paths, the cheaper
 :func:`~vqcodec.quantizer.narrow_beam`), efforts 1-2 the greedy search (each stage's
 nearest code: the paths of all depths then extend one another, so their bits are priced
 once), and effort 3 greedy codes with effort 4's beam only at the latents where the greedy
-choice is in doubt (``doubt``: see :class:`~vqcodec.transform.Greedy`). Every candidate level was measured on crops of training photos 41-49 (held out);
+choice is in doubt (``doubt``: see :class:`~vqcodec.transform.Greedy`). Every candidate
+level was measured on crops of training photos 41-49 (held out);
 ``benchmarks/results/effort.md`` has those measurements and the Kodak table that
 ``benchmarks/effort_table.py`` writes.
 """
