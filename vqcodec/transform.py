@@ -225,10 +225,10 @@ def search_paths(
 def _path_errors(books: torch.Tensor, z: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     """float32 ``[S, N]``: the squared latent error of each row of ``z`` ``[N, D]`` left by
     its path of every length ``best`` ``[S, N, S]``."""
-    out = torch.empty(best.shape[:2])
+    out, z = torch.empty(best.shape[:2]), z.float()
     for d in range(len(best)):
         rebuilt = sum(books[s][best[d, :, s]] for s in range(d + 1))
-        out[d] = (z.float() - rebuilt).pow(2).sum(1)
+        out[d] = (z - rebuilt).pow(2).sum(1)
     return out
 
 
